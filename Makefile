@@ -1,0 +1,60 @@
+# pitwall — the two commands of the README are `make run` and `make test`.
+# Everything else here is a step they use, or a tool for developers.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 20
+LISTEN     ?= 127.0.0.1:8080
+DB         ?= sqlite:pitwall.db
+
+.PHONY: all build run test unit integration e2e check-asan fuzz bench deps clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Command 1: build and run pitwall on SQLite with the demo data.
+run: build
+	./$(BUILD)/pitwall serve --demo --db $(DB) --listen $(LISTEN)
+
+# Command 2: build and pass every test (installs what the tests need).
+test:
+	@scripts/deps.sh build test
+	$(MAKE) build
+	scripts/run-tests.sh $(BUILD)
+
+# The same tests against a build with AddressSanitizer + UndefinedBehaviorSanitizer.
+check-asan:
+	@scripts/deps.sh build test
+	@[ -f $(BUILD_ASAN)/build.ninja ] || meson setup $(BUILD_ASAN) --buildtype=debug \
+	    -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(BUILD_ASAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    scripts/run-tests.sh $(BUILD_ASAN)
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+fuzz:
+	@scripts/deps.sh build test fuzz
+	@[ -f $(BUILD_FUZZ)/build.ninja ] || CC=clang meson setup $(BUILD_FUZZ) --buildtype=debug \
+	    -Dfuzz=true -Dtests=false -Db_lundef=false
+	ninja -C $(BUILD_FUZZ)
+	scripts/run-fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+bench:
+	@scripts/deps.sh build bench
+	$(MAKE) build
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

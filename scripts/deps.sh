@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a target needs, only those missing. Usage:
+#   scripts/deps.sh build|test|fuzz|bench
+set -euo pipefail
+
+build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev libsodium-dev
+       libjansson-dev uthash-dev ca-certificates)
+test=(libcmocka-dev nodejs npm curl sqlite3)
+fuzz=(clang libclang-rt-14-dev)
+bench=(wrk nginx libnginx-mod-nchan)
+
+want=("${build[@]}")
+for group in "$@"; do
+  case "$group" in
+    build) ;;
+    test) want+=("${test[@]}") ;;
+    fuzz) want+=("${fuzz[@]}") ;;
+    bench) want+=("${bench[@]}") ;;
+    *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  # node may come from elsewhere (a newer build); npm with it
+  if [[ $p == nodejs ]] && command -v node >/dev/null; then continue; fi
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test against the pitwall built in $1: the C unit tests, then the
+# integration tests (node's test runner) that start that binary on loopback.
+set -uo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/.."
+
+status=0
+echo "== unit tests ($build)"
+meson test -C "$build" --print-errorlogs || status=1
+
+echo "== integration tests ($build/pitwall)"
+export PITWALL_BIN="$PWD/$build/pitwall"
+node --test tests/integration/*.test.mjs || status=1
+
+exit $status

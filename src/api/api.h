@@ -1,0 +1,34 @@
+/* The API handlers, one file per resource. Each reads its request, validates everything it
+ * reads, and answers through http/http.h. */
+#ifndef PW_API_H
+#define PW_API_H
+
+#include "http/http.h"
+
+/* health.c */
+void api_healthz(struct http_request *r);
+void api_readyz(struct http_request *r);
+
+/* auth.c */
+void api_auth_login(struct http_request *r);
+void api_auth_logout(struct http_request *r);
+void api_auth_register(struct http_request *r);
+void api_me(struct http_request *r);
+
+/* catalog.c */
+void api_plans_list(struct http_request *r);
+void api_vehicles_list(struct http_request *r);
+void api_vehicles_create(struct http_request *r);
+
+/* directory.c */
+void api_directory_available(struct http_request *r);
+struct pw_dir_cache *api_directory_cache_new(void);
+void api_directory_cache_free(struct pw_dir_cache *c);
+
+/* presence.c */
+void api_presence_get(struct http_request *r);
+void api_presence_set(struct http_request *r);
+void api_presence_stream(struct http_request *r);
+void api_mechanic_stream(struct http_request *r);
+
+#endif

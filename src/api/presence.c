@@ -1,0 +1,209 @@
+/* A mechanic's own presence, and the two live streams of this issue (SPEC §3, §4.2). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "core/log.h"
+#include "presence/presence.h"
+#include "stream/hub.h"
+#include "stream/sse.h"
+
+#define STREAM_IDS_MAX 100
+
+/* The logged-in mechanic's directory entry, or an error answer and NULL. */
+static struct pw_dir_mechanic *own_mechanic(struct http_request *r)
+{
+    if (!http_auth(r, 1u << PW_ROLE_MECHANIC)) return NULL;
+    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user.mechanic_id);
+    if (!m) http_error(r, PW_ENOTFOUND, "This account has no mechanic profile.");
+    return m;
+}
+
+static json_t *own_presence_json(const struct pw_dir_mechanic *m)
+{
+    json_t *o = pw_dir_presence_json(m);
+    json_object_set_new(o, "status", json_string(pw_mechanic_status_name(m->m.status)));
+    json_object_set_new(o, "can_accept_sessions", json_boolean(m->m.can_accept_sessions));
+    return o;
+}
+
+void api_presence_get(struct http_request *r)
+{
+    struct pw_dir_mechanic *m = own_mechanic(r);
+    if (m) http_json(r, 200, own_presence_json(m));
+}
+
+void api_presence_set(struct http_request *r)
+{
+    struct pw_dir_mechanic *m = own_mechanic(r);
+    if (!m) return;
+    json_t *body = http_json_body(r);
+    if (!body) return;
+    const char *status = json_string_value(json_object_get(body, "status"));
+    enum pw_state to;
+    if (!status || !pw_presence_parse(status, &to) || to == PW_BUSY) {
+        json_decref(body);
+        http_error(r, PW_EINVAL, "\"status\" must be \"online\" or \"offline\".");
+        return;
+    }
+    json_decref(body);
+    pw_err e = pw_presence_set_manual(&r->app->presence, m, to);
+    if (e == PW_ENOTAPPROVED)
+        http_errorf(r, e, "Your account is %s: only approved mechanics can go online.",
+                    pw_mechanic_status_name(m->m.status));
+    else if (e)
+        http_error(r, e, NULL);
+    else
+        http_json(r, 200, own_presence_json(m));
+}
+
+/* Last-Event-ID from the header, or from ?last_event_id= (for clients that reopen an
+ * EventSource themselves, which cannot set headers). */
+static bool last_event_id(struct http_request *r, int64_t *out)
+{
+    const char *h = http_header(r, "Last-Event-ID");
+    if (h && pw_sse_parse_last_event_id(h, out)) return true;
+    const char *q = pw_query_get(&r->query, "last_event_id");
+    return q && pw_sse_parse_last_event_id(q, out);
+}
+
+static bool valid_id(const char *s, size_t n)
+{
+    if (n == 0 || n > PW_ID_LEN) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+void api_presence_stream(struct http_request *r)
+{
+    struct pw_app *app = r->app;
+    if (r->query_error) {
+        http_errorf(r, PW_EINVAL, "Bad query string: %s.", r->query_error);
+        return;
+    }
+    const char *ids = pw_query_get(&r->query, "ids");
+    if (!ids || !*ids) {
+        http_error(r, PW_EINVAL, "ids is required: up to 100 mechanic ids, comma-separated.");
+        return;
+    }
+    char list[STREAM_IDS_MAX][PW_ID_LEN + 1];
+    int n = 0;
+    for (const char *p = ids;;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0) {
+            if (!valid_id(p, len)) {
+                http_errorf(r, PW_EINVAL, "ids: '%.*s' is not a mechanic id.",
+                            (int)(len > 40 ? 40 : len), p);
+                return;
+            }
+            bool dup = false;
+            for (int i = 0; i < n && !dup; i++)
+                dup = strlen(list[i]) == len && memcmp(list[i], p, len) == 0;
+            if (!dup) {
+                if (n == STREAM_IDS_MAX) {
+                    http_error(r, PW_EINVAL, "ids: at most 100 mechanics per stream.");
+                    return;
+                }
+                memcpy(list[n], p, len);
+                list[n++][len] = '\0';
+            }
+        }
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    if (n == 0) {
+        http_error(r, PW_EINVAL, "ids is required: up to 100 mechanic ids, comma-separated.");
+        return;
+    }
+
+    struct MHD_Response *resp;
+    struct pw_stream *s =
+        pw_stream_open(app->hub, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
+    if (!s) {
+        http_error(r, PW_EINTERNAL, "Could not open the stream.");
+        return;
+    }
+    struct pw_sub *sub = pw_stream_sub(s);
+    for (int i = 0; i < n; i++) {
+        char channel[PW_ID_LEN + 16];
+        pw_presence_channel(list[i], channel);
+        pw_sub_add_channel(sub, channel);
+    }
+    int64_t last;
+    if (last_event_id(r, &last) && pw_hub_can_replay(app->hub, last)) {
+        pw_hub_replay(app->hub, sub, last);
+    } else {
+        /* a fresh connection, or one whose missed events are gone: the state as it is */
+        json_t *mechanics = json_array();
+        for (int i = 0; i < n; i++) {
+            struct pw_dir_mechanic *m = pw_directory_get(app->dir, list[i]);
+            if (m && pw_dir_listed(m)) json_array_append_new(mechanics, pw_dir_presence_json(m));
+        }
+        json_t *data = json_pack("{s:o}", "mechanics", mechanics);
+        char *text = json_dumps(data, JSON_COMPACT);
+        json_decref(data);
+        struct pw_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text)
+                                     : NULL;
+        free(text);
+        if (snap) {
+            pw_sub_push(sub, snap);
+            pw_event_unref(snap);
+        }
+    }
+    app->stats.streams_opened++;
+    r->is_stream = true;
+    http_respond(r, 200, resp);
+}
+
+/* While a mechanic's dashboard stream is open the mechanic counts as seen. */
+struct dashboard {
+    struct pw_presence *presence;
+    struct pw_dir_mechanic *m; /* directory entries live as long as the process */
+};
+
+static void dashboard_closed(void *ctx)
+{
+    struct dashboard *d = ctx;
+    pw_presence_stream_closed(d->presence, d->m);
+    free(d);
+}
+
+void api_mechanic_stream(struct http_request *r)
+{
+    struct pw_app *app = r->app;
+    struct pw_dir_mechanic *m = own_mechanic(r);
+    if (!m) return;
+    struct dashboard *d = malloc(sizeof *d);
+    if (!d) {
+        http_error(r, PW_EINTERNAL, NULL);
+        return;
+    }
+    d->presence = &app->presence;
+    d->m = m;
+    struct MHD_Response *resp;
+    struct pw_stream *s =
+        pw_stream_open(app->hub, r->conn, pw_clock_now(&app->clock), dashboard_closed, d, &resp);
+    if (!s) {
+        free(d);
+        http_error(r, PW_EINTERNAL, "Could not open the stream.");
+        return;
+    }
+    pw_presence_stream_opened(&app->presence, m);
+    struct pw_sub *sub = pw_stream_sub(s);
+    char channel[PW_ID_LEN + 16];
+    snprintf(channel, sizeof channel, "mechanic:%s", m->m.id);
+    pw_sub_add_channel(sub, channel);
+    int64_t last;
+    if (last_event_id(r, &last) && pw_hub_can_replay(app->hub, last))
+        pw_hub_replay(app->hub, sub, last);
+    app->stats.streams_opened++;
+    r->is_stream = true;
+    http_respond(r, 200, resp);
+}

@@ -1,0 +1,115 @@
+#include "app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "auth/throttle.h"
+#include "core/log.h"
+#include "core/workers.h"
+#include "presence/directory.h"
+#include "store/demo.h"
+#include "store/store.h"
+#include "stream/hub.h"
+#include "stream/sse.h"
+
+static void remember_event(void *ctx, const struct store_event *se)
+{
+    struct pw_event *ev = pw_event_new(se->seq, se->type, se->channel, se->payload, se->created_at);
+    if (!ev) return;
+    pw_hub_remember(ctx, ev);
+    pw_event_unref(ev);
+}
+
+static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
+{
+    bool empty;
+    pw_err e = store_is_empty(app->store, &empty);
+    if (e || !empty) return e;
+    char hash[128];
+    if (!pw_password_hash(PW_DEMO_PASSWORD, hash)) {
+        snprintf(err, errlen, "could not hash the demo password");
+        return PW_EINTERNAL;
+    }
+    e = pw_demo_load(app->store, hash, app->cfg.demo_mechanics, pw_clock_now(&app->clock));
+    if (e) {
+        snprintf(err, errlen, "could not load the demo data (%s)", pw_err_code(e));
+        return e;
+    }
+    pw_log(PW_LOG_INFO, "demo data loaded",
+           json_pack("{s:i}", "generated_mechanics", app->cfg.demo_mechanics));
+    return PW_OK;
+}
+
+pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
+                   char *err, size_t errlen)
+{
+    memset(app, 0, sizeof *app);
+    app->cfg = *cfg;
+    app->clock = *clock;
+    app->started_at = pw_clock_now(clock);
+    if (!pw_auth_init()) {
+        snprintf(err, errlen, "libsodium could not start");
+        return PW_EINTERNAL;
+    }
+    pw_err e = store_open(cfg->db_url, &app->store, err, errlen);
+    if (e) return e;
+    if ((cfg->demo || cfg->demo_mechanics > 0) && (e = load_demo(app, err, errlen))) return e;
+
+    app->dir = pw_directory_new();
+    if (!app->dir) return PW_EINTERNAL;
+    if ((e = pw_directory_load(app->dir, app->store))) {
+        snprintf(err, errlen, "could not load the mechanics");
+        return e;
+    }
+    int64_t latest;
+    if ((e = store_event_latest_seq(app->store, &latest))) return e;
+    app->hub = pw_hub_new(PW_REPLAY_RING, latest);
+    if (!app->hub) return PW_EINTERNAL;
+    if ((e = store_events_tail(app->store, PW_REPLAY_RING, remember_event, app->hub))) return e;
+
+    app->presence = (struct pw_presence){.store = app->store,
+                                         .dir = app->dir,
+                                         .hub = app->hub,
+                                         .clock = &app->clock,
+                                         .timeout_ms = (int64_t)cfg->presence_timeout_s * 1000};
+    app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
+    app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
+    app->workers = pw_workers_start(2);
+    app->dir_cache = api_directory_cache_new();
+    app->keepalive = pw_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
+    if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->dir_cache ||
+        !app->keepalive) {
+        snprintf(err, errlen, "out of memory or threads");
+        return PW_EINTERNAL;
+    }
+    pw_log(PW_LOG_INFO, "ready",
+           json_pack("{s:s, s:I, s:I, s:I}", "storage", app->store->ops->name, "mechanics",
+                     (json_int_t)pw_directory_count(app->dir), "latest_event", (json_int_t)latest,
+                     "replay_floor", (json_int_t)pw_hub_floor(app->hub)));
+    return PW_OK;
+}
+
+void pw_app_tick(struct pw_app *app)
+{
+    int64_t now = pw_clock_now(&app->clock);
+    pw_presence_sweep(&app->presence);
+    pw_hub_push_idle(app->hub, app->keepalive, now, PW_KEEPALIVE_MS);
+    pw_throttle_prune(app->login_by_email, now);
+    pw_throttle_prune(app->login_by_addr, now);
+}
+
+void pw_app_free(struct pw_app *app)
+{
+    pw_workers_stop(app->workers);
+    api_directory_cache_free(app->dir_cache);
+    pw_event_unref(app->keepalive);
+    pw_throttle_free(app->login_by_email);
+    pw_throttle_free(app->login_by_addr);
+    pw_hub_free(app->hub);
+    pw_directory_free(app->dir);
+    store_close(app->store);
+    memset(app, 0, sizeof *app);
+}

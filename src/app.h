@@ -1,0 +1,62 @@
+/* The whole state of one pitwall process, in one place that tests can build and throw
+ * away: configuration, clock, storage, the in-memory directory, the event hub, presence,
+ * login throttles and the worker pool. The HTTP layer holds a pointer to it. */
+#ifndef PW_APP_H
+#define PW_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "presence/presence.h"
+
+struct store;
+struct pw_hub;
+struct pw_directory;
+struct pw_throttle;
+struct pw_workers;
+struct pw_event;
+struct pw_dir_cache;
+
+struct pw_stats {
+    uint64_t requests;
+    uint64_t streams_opened;
+    uint64_t events_published;
+    uint64_t subscribers_dropped;
+};
+
+struct pw_app {
+    struct pw_config cfg;
+    struct pw_clock clock;
+    struct store *store;
+    struct pw_directory *dir;
+    struct pw_hub *hub;
+    struct pw_presence presence;
+    struct pw_throttle *login_by_email;
+    struct pw_throttle *login_by_addr;
+    struct pw_workers *workers;
+    struct pw_dir_cache *dir_cache;
+    struct pw_event *keepalive;
+    int64_t started_at;
+    bool draining; /* SIGTERM received: no new work, streams are ending */
+    struct pw_stats stats;
+};
+
+#define PW_REPLAY_RING 16384          /* events kept in memory for Last-Event-ID */
+#define PW_KEEPALIVE_MS 15000         /* SSE comment interval */
+#define PW_LOGIN_FAILS_PER_EMAIL 10   /* within PW_LOGIN_WINDOW_MS */
+#define PW_LOGIN_FAILS_PER_ADDR 50
+#define PW_LOGIN_WINDOW_MS (15 * 60 * 1000)
+#define PW_LOGIN_TTL_MS (30LL * 24 * 3600 * 1000) /* a login lasts 30 days */
+
+/* Opens the store (migrating it), loads demo data when asked and the database is empty,
+ * fills the directory and the replay ring. */
+pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
+                   char *err, size_t errlen);
+/* Once a second from the event loop: presence sweep, keep-alives, throttle pruning. */
+void pw_app_tick(struct pw_app *app);
+void pw_app_free(struct pw_app *app);
+
+#endif

@@ -1,0 +1,39 @@
+/* Every setting of `pitwall serve`: a flag, and the same as a PITWALL_<NAME> variable.
+ * Flags win over variables; variables win over defaults. */
+#ifndef PW_CONFIG_H
+#define PW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct pw_config {
+    char listen_host[64];
+    int listen_port;
+    char db_url[1024];
+    bool demo;
+    int demo_mechanics;
+    int presence_timeout_s;
+    int priority_window_s;
+    int broadcast_size;
+    int request_ttl_s;
+    char stripe_secret_key[256];
+    char stripe_webhook_secret[256];
+    char stripe_api_base[512];
+    char public_url[512];
+    char web_root[1024];
+    char log_level[16];
+    int max_connections;
+};
+
+void pw_config_defaults(struct pw_config *c);
+
+/* Applies PITWALL_* variables (getenv_fn lets tests supply their own), then the flags of
+ * argv (argv[0] is the subcommand). On a bad value returns false with a message in err. */
+bool pw_config_load(struct pw_config *c, int argc, char **argv,
+                    const char *(*getenv_fn)(const char *), char *err, size_t errlen);
+
+/* The usage text of `pitwall --help`. */
+void pw_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,19 @@
+/* Structured logs: one JSON object per line on stderr. */
+#ifndef PW_LOG_H
+#define PW_LOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+enum pw_log_level { PW_LOG_DEBUG, PW_LOG_INFO, PW_LOG_WARN, PW_LOG_ERROR, PW_LOG_OFF };
+
+void pw_log_set_level(enum pw_log_level level);
+bool pw_log_enabled(enum pw_log_level level);
+/* Parses "debug|info|warn|error|off"; returns false for anything else. */
+bool pw_log_parse_level(const char *s, enum pw_log_level *out);
+
+/* Logs a message; fields (may be NULL) is stolen and merged into the line. */
+void pw_log(enum pw_log_level level, const char *msg, json_t *fields);
+void pw_logf(enum pw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,57 @@
+#include "core/model.h"
+
+#include <string.h>
+
+static const char *role_names[] = {"customer", "mechanic", "admin"};
+static const char *presence_names[] = {"offline", "online", "busy"};
+static const char *status_names[] = {"pending", "approved", "suspended"};
+
+static bool parse(const char *const *names, int n, const char *s, int *out)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], s) == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *pw_role_name(enum pw_role r)
+{
+    return role_names[r];
+}
+
+bool pw_role_parse(const char *s, enum pw_role *out)
+{
+    int v;
+    if (!parse(role_names, 3, s, &v)) return false;
+    *out = (enum pw_role)v;
+    return true;
+}
+
+const char *pw_presence_name(enum pw_state p)
+{
+    return presence_names[p];
+}
+
+bool pw_presence_parse(const char *s, enum pw_state *out)
+{
+    int v;
+    if (!parse(presence_names, 3, s, &v)) return false;
+    *out = (enum pw_state)v;
+    return true;
+}
+
+const char *pw_mechanic_status_name(enum pw_mechanic_status s)
+{
+    return status_names[s];
+}
+
+bool pw_mechanic_status_parse(const char *s, enum pw_mechanic_status *out)
+{
+    int v;
+    if (!parse(status_names, 3, s, &v)) return false;
+    *out = (enum pw_mechanic_status)v;
+    return true;
+}

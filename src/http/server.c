@@ -1,0 +1,331 @@
+/* libmicrohttpd in "external epoll" mode, driven by our own epoll loop on one thread.
+ * The loop waits on MHD's epoll fd (which also carries MHD's inter-thread wake-up used by
+ * MHD_resume_connection), a 1 s timerfd (presence sweep, keep-alives), a signalfd
+ * (SIGTERM/SIGINT) and the worker pool's eventfd. One thread owns all state: no locks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "stream/hub.h"
+
+#define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
+
+static uint64_t request_counter;
+static uint32_t request_prefix;
+
+static struct http_request *request_new(struct pw_app *app, struct MHD_Connection *conn,
+                                        const char *uri)
+{
+    struct http_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->app = app;
+    r->conn = conn;
+    r->started_us = pw_monotonic_us();
+    r->uri = strndup(uri ? uri : "/", HTTP_URI_MAX + 1);
+    snprintf(r->request_id, sizeof r->request_id, "%08" PRIx32 "%08" PRIx64, request_prefix,
+             ++request_counter & 0xffffffffu);
+    return r;
+}
+
+static void request_free(struct http_request *r)
+{
+    if (!r) return;
+    if (r->state_free) r->state_free(r->state);
+    if (r->response && !r->response_borrowed) MHD_destroy_response(r->response);
+    pw_query_free(&r->query);
+    free(r->uri);
+    free(r->path);
+    free(r->body);
+    free(r);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    return request_new(cls, conn, uri);
+}
+
+static enum http_method parse_method(const char *m)
+{
+    static const char *names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(m, names[i]) == 0) return (enum http_method)i;
+    return HTTP_OTHER;
+}
+
+static void first_call(struct http_request *r, const char *url, const char *method)
+{
+    r->method = parse_method(method);
+    r->path = strdup(url ? url : "/");
+    const char *q = r->uri ? strchr(r->uri, '?') : NULL;
+    if (q && !pw_query_parse(q + 1, strlen(q + 1), &r->query, &r->query_error) &&
+        !r->query_error)
+        r->query_error = "the query string could not be read";
+    const char *cl = http_header(r, "Content-Length");
+    int64_t n;
+    bool over;
+    if (cl && pw_parse_digits(cl, &n, &over) && (over || n > HTTP_BODY_MAX))
+        r->body_too_large = true;
+}
+
+static void append_body(struct http_request *r, const char *data, size_t len)
+{
+    if (r->body_too_large) return;
+    if (r->body_len + len > HTTP_BODY_MAX) {
+        r->body_too_large = true;
+        return;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + len + 1) cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            r->body_too_large = true;
+            return;
+        }
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+}
+
+static void dispatch(struct http_request *r)
+{
+    struct pw_app *app = r->app;
+    app->stats.requests++;
+    if (r->body_too_large) {
+        r->route = "(too large)";
+        http_error(r, PW_ETOOLARGE, NULL);
+        return;
+    }
+    if (r->uri && strlen(r->uri) > HTTP_URI_MAX) {
+        r->route = "(uri too long)";
+        http_json(r, 414,
+                  json_pack("{s:s, s:s}", "error", "uri_too_long", "message",
+                            "The request line is longer than 4096 characters."));
+        return;
+    }
+    bool path_known = false;
+    http_handler h = http_route(r, &path_known);
+    if (h) {
+        if (app->draining && r->method != HTTP_GET) {
+            http_error(r, PW_EUNAVAILABLE, NULL);
+            return;
+        }
+        h(r);
+    } else if (path_known) {
+        http_error(r, PW_EMETHOD, NULL);
+    } else if (strncmp(r->path, "/api/", 5) == 0 || strcmp(r->path, "/api") == 0) {
+        r->route = "(unknown api)";
+        http_error(r, PW_ENOTFOUND, "No such endpoint.");
+    } else {
+        r->route = "(static)";
+        http_static(r);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct http_request *r = *con_cls;
+    if (!r) {
+        r = request_new(cls, conn, url);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+    }
+    if (!r->path) {
+        first_call(r, url, method);
+        if (!r->body_too_large) return MHD_YES;
+        /* refuse a declared oversize body before reading it */
+        dispatch(r);
+    } else if (*upload_data_size) {
+        append_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    } else if (!r->response) {
+        dispatch(r);
+    }
+    if (r->suspended) return MHD_YES; /* a worker will answer; we are called again then */
+    if (!r->response) http_error(r, PW_EINTERNAL, "The handler gave no answer.");
+    if (!r->response) return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(conn, r->status, r->response);
+    if (!r->response_borrowed) MHD_destroy_response(r->response);
+    r->response = NULL;
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct http_request *r = *con_cls;
+    if (!r) return;
+    if (r->path && pw_log_enabled(PW_LOG_INFO)) {
+        static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
+        double ms = (double)(pw_monotonic_us() - r->started_us) / 1000.0;
+        pw_log(PW_LOG_INFO, "request",
+               json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:b}", "request_id", r->request_id,
+                         "method", methods[r->method], "path", r->path, "route",
+                         r->route ? r->route : "-", "status", (int)r->status, "ms", ms,
+                         "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    }
+    request_free(r);
+    *con_cls = NULL;
+}
+
+static bool listen_addr(const struct pw_config *c, struct sockaddr_storage *ss, bool *v6)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *res;
+    char port[8];
+    snprintf(port, sizeof port, "%d", c->listen_port);
+    if (getaddrinfo(c->listen_host, port, &hints, &res) != 0) return false;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return true;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    pw_log(PW_LOG_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", buf));
+}
+
+static int add_fd(int ep, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int http_serve(struct pw_app *app)
+{
+    int rc = 1;
+    request_prefix = randombytes_random();
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    if (!listen_addr(&app->cfg, &ss, &v6)) {
+        pw_logf(PW_LOG_ERROR, "cannot resolve listen address %s", app->cfg.listen_host);
+        return 1;
+    }
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (v6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, app,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        /* a small pool per connection keeps idle streams cheap; it also bounds the request
+         * line and headers (MHD answers 414/431 beyond it) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!d) {
+        pw_logf(PW_LOG_ERROR, "cannot listen on %s:%d (%s)", app->cfg.listen_host,
+                app->cfg.listen_port, strerror(errno));
+        return 1;
+    }
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int mhd_fd = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+    timerfd_settime(tfd, 0, &its, NULL);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    int wfd = pw_workers_fd(app->workers);
+    if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd) || add_fd(ep, tfd) || add_fd(ep, sfd) ||
+        add_fd(ep, wfd)) {
+        pw_logf(PW_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
+        goto out;
+    }
+    pw_log(PW_LOG_INFO, "listening",
+           json_pack("{s:s, s:i, s:s}", "host", app->cfg.listen_host, "port",
+                     app->cfg.listen_port, "public_url", app->cfg.public_url));
+
+    int64_t drain_deadline = 0;
+    for (;;) {
+        int timeout = 1000;
+        MHD_UNSIGNED_LONG_LONG mhd_to;
+        if (MHD_get_timeout(d, &mhd_to) == MHD_YES && mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
+            timeout = (int)mhd_to;
+        if (drain_deadline) timeout = timeout > 100 ? 100 : timeout;
+        struct epoll_event evs[8];
+        int n = epoll_wait(ep, evs, 8, timeout);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == tfd) {
+                uint64_t ticks;
+                if (read(tfd, &ticks, sizeof ticks) > 0 && !app->draining) pw_app_tick(app);
+            } else if (fd == sfd) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == sizeof si) {
+                    if (app->draining) continue;
+                    pw_log(PW_LOG_INFO, "draining", json_pack("{s:i}", "signal", (int)si.ssi_signo));
+                    app->draining = true;
+                    drain_deadline = pw_monotonic_us() / 1000 + DRAIN_MS;
+                    MHD_socket ls = MHD_quiesce_daemon(d); /* accept no new connections */
+                    if (ls != MHD_INVALID_SOCKET) close(ls);
+                    pw_hub_close_all(app->hub); /* streams end once their queue is written */
+                }
+            } else if (fd == wfd) {
+                pw_workers_drain(app->workers);
+            }
+        }
+        MHD_run(d);
+        if (drain_deadline) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if ((info && info->num_connections == 0) ||
+                pw_monotonic_us() / 1000 >= drain_deadline)
+                break;
+        }
+    }
+    rc = 0;
+out:
+    /* every stream was resumed by pw_hub_close_all, and worker jobs finish (and resume their
+     * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection */
+    pw_workers_stop(app->workers);
+    app->workers = NULL;
+    MHD_run(d);
+    MHD_stop_daemon(d);
+    if (ep >= 0) close(ep);
+    if (tfd >= 0) close(tfd);
+    if (sfd >= 0) close(sfd);
+    pw_log(PW_LOG_INFO, "stopped", NULL);
+    return rc;
+}

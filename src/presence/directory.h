@@ -1,0 +1,85 @@
+/* The directory: every mechanic in memory, kept in step with the database (loaded at
+ * start, updated by whoever changes a mechanic) and with presence. GET
+ * /api/mechanics/available and routing answer from here, never from SQL.
+ *
+ * generation changes whenever anything a directory answer shows changes, except the
+ * "seen" refresh of last_seen_at, so answers can be cached per generation. */
+#ifndef PW_DIRECTORY_H
+#define PW_DIRECTORY_H
+
+#include <jansson.h>
+#include <uthash.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/model.h"
+
+struct store;
+
+struct pw_dir_mechanic {
+    struct pw_mechanic m;
+    char city_lc[PW_CITY_MAX + 1];
+    char brands_lc[PW_TAGS_MAX][PW_TAG_MAX + 1];
+    int accepted_count;  /* accepted offers counted, at most 50 */
+    int response_min;    /* median offer-to-accept time, whole minutes rounded up */
+    int open_streams;    /* dashboard streams open now: the mechanic counts as seen */
+    bool seen_dirty;     /* last_seen_at moved without being written */
+    int64_t seen_written; /* when last_seen_at was last written */
+    UT_hash_handle hh; /* by id */
+};
+
+struct pw_directory;
+
+struct pw_dir_query {
+    const char *city;       /* NULL or "" = any */
+    const char *make;       /* NULL or "" = any */
+    bool is_specialist;     /* only brand specialists (for make, when given) */
+    bool include_busy;
+    int limit;              /* 1..50 */
+};
+
+struct pw_dir_result {
+    const struct pw_dir_mechanic *items[50];
+    int n;
+    int total;  /* matches before the limit */
+    int online; /* of those, online */
+};
+
+struct pw_directory *pw_directory_new(void);
+void pw_directory_free(struct pw_directory *d);
+pw_err pw_directory_load(struct pw_directory *d, struct store *st);
+/* Adds or replaces one mechanic (after it was written to the database). */
+pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m);
+struct pw_dir_mechanic *pw_directory_get(struct pw_directory *d, const char *id);
+size_t pw_directory_count(const struct pw_directory *d);
+/* Visits every mechanic (any status). */
+void pw_directory_each(struct pw_directory *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
+                       void *ctx);
+
+uint64_t pw_directory_generation(const struct pw_directory *d);
+void pw_directory_touch(struct pw_directory *d); /* something shown changed */
+
+/* Listed = what customers may see and book: approved and able to accept sessions. */
+bool pw_dir_listed(const struct pw_dir_mechanic *m);
+/* Directory order: online first, rating, completed sessions (both descending), then id. */
+int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechanic *b);
+
+void pw_directory_query(struct pw_directory *d, const struct pw_dir_query *q,
+                        struct pw_dir_result *out);
+
+/* avgResponseTime of SPEC §4.1. */
+int pw_dir_avg_response_min(const struct pw_dir_mechanic *m);
+/* Up to 3 labels into out; returns how many. */
+int pw_dir_specializations(const struct pw_dir_mechanic *m, char out[3][PW_TAG_MAX + 16]);
+/* The public JSON of one mechanic (every §2 field but the account, and the derived ones). */
+json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *m);
+/* The presence part only: {"id","presence","is_available","last_seen_at"}. */
+json_t *pw_dir_presence_json(const struct pw_dir_mechanic *m);
+
+/* Records accepted-offer delays (from the store) to compute response_min. */
+void pw_directory_set_delays(struct pw_directory *d, const char *id, const int64_t *delays_ms,
+                             int n);
+
+#endif

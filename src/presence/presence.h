@@ -1,0 +1,55 @@
+/* Presence (SPEC §3): online / offline / busy, who may change it, "seen" and the sweeper
+ * that turns unseen mechanics offline. Every change is written with its event in one
+ * transaction, then published to the hub and reflected in the directory. */
+#ifndef PW_PRESENCE_H
+#define PW_PRESENCE_H
+
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "presence/directory.h"
+
+struct store;
+struct pw_hub;
+
+struct pw_presence {
+    struct store *store;
+    struct pw_directory *dir;
+    struct pw_hub *hub;
+    const struct pw_clock *clock;
+    int64_t timeout_ms;
+    uint64_t changes;   /* counters for /metrics */
+    uint64_t timeouts;
+};
+
+/* The reasons a presence event carries. */
+#define PW_REASON_MANUAL "manual"
+#define PW_REASON_TIMEOUT "timeout"
+#define PW_REASON_SESSION_ACCEPTED "session_accepted"
+#define PW_REASON_SESSION_ENDED "session_ended"
+#define PW_REASON_SUSPENDED "suspended"
+
+/* The channel of one mechanic's presence events. */
+void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16]);
+
+/* Any change, for any reason: no-op when unchanged (only changes are events). */
+pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
+                          enum pw_state to, const char *reason);
+
+/* The mechanic's own switch: only online/offline, only when approved and able to accept
+ * sessions (PW_ENOTAPPROVED), not while busy (PW_EBUSY). */
+pw_err pw_presence_set_manual(struct pw_presence *p, struct pw_dir_mechanic *m,
+                              enum pw_state to);
+
+/* The mechanic did something: refreshes last_seen_at in memory (written by the sweep). */
+void pw_presence_seen(struct pw_presence *p, struct pw_dir_mechanic *m);
+void pw_presence_stream_opened(struct pw_presence *p, struct pw_dir_mechanic *m);
+void pw_presence_stream_closed(struct pw_presence *p, struct pw_dir_mechanic *m);
+
+/* Turns online mechanics unseen for the timeout offline (reason "timeout") and writes
+ * pending last_seen_at refreshes. Returns how many timed out. */
+int pw_presence_sweep(struct pw_presence *p);
+
+#endif

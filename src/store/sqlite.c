@@ -1,0 +1,617 @@
+/* The SQLite backend: one connection, used only from the event-loop thread, WAL journal.
+ * Statements are prepared once and cached by their SQL text's address. Nested transactions
+ * are savepoints, so a store function that is one transaction on its own also composes
+ * inside a caller's transaction (the demo loader). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <uthash.h>
+
+#include "core/log.h"
+#include "store/schema_sqlite.h"
+#include "store/store.h"
+
+struct stmt_entry {
+    const char *sql; /* key: the address of a string literal */
+    sqlite3_stmt *stmt;
+    UT_hash_handle hh;
+};
+
+struct sq {
+    struct store base;
+    sqlite3 *db;
+    struct stmt_entry *stmts;
+    int depth; /* open savepoints */
+};
+
+#define SQ(st) ((struct sq *)(st))
+
+static pw_err fail(struct sq *s, const char *what)
+{
+    pw_log(PW_LOG_ERROR, "sqlite error",
+           json_pack("{s:s, s:s}", "during", what, "error", sqlite3_errmsg(s->db)));
+    return PW_ESTORE;
+}
+
+/* A cached statement, reset and ready to bind; NULL (logged) if it does not prepare. */
+static sqlite3_stmt *prep(struct sq *s, const char *sql)
+{
+    struct stmt_entry *e;
+    HASH_FIND_PTR(s->stmts, &sql, e);
+    if (e) {
+        sqlite3_reset(e->stmt);
+        sqlite3_clear_bindings(e->stmt);
+        return e->stmt;
+    }
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+        fail(s, sql);
+        return NULL;
+    }
+    e = calloc(1, sizeof *e);
+    if (!e) {
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    e->sql = sql;
+    e->stmt = stmt;
+    HASH_ADD_PTR(s->stmts, sql, e);
+    return stmt;
+}
+
+static void text(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    snprintf(out, outsz, "%s", v ? (const char *)v : "");
+}
+
+/* Runs a statement that returns no rows. */
+static pw_err exec_stmt(struct sq *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return PW_OK;
+    if (rc == SQLITE_CONSTRAINT) return PW_ECONFLICT;
+    return fail(s, what);
+}
+
+static pw_err sq_tx_begin(struct store *st)
+{
+    struct sq *s = SQ(st);
+    if (sqlite3_exec(s->db, "SAVEPOINT pw", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, "savepoint");
+    s->depth++;
+    return PW_OK;
+}
+
+static pw_err sq_tx_commit(struct store *st)
+{
+    struct sq *s = SQ(st);
+    if (sqlite3_exec(s->db, "RELEASE pw", NULL, NULL, NULL) != SQLITE_OK) {
+        pw_err e = fail(s, "release");
+        /* the savepoint is still open: undo it so nothing is left half-written */
+        sqlite3_exec(s->db, "ROLLBACK TO pw; RELEASE pw", NULL, NULL, NULL);
+        s->depth--;
+        return e;
+    }
+    s->depth--;
+    return PW_OK;
+}
+
+static void sq_tx_rollback(struct store *st)
+{
+    struct sq *s = SQ(st);
+    sqlite3_exec(s->db, "ROLLBACK TO pw; RELEASE pw", NULL, NULL, NULL);
+    s->depth--;
+}
+
+static void sq_close(struct store *st)
+{
+    struct sq *s = SQ(st);
+    struct stmt_entry *e, *tmp;
+    HASH_ITER(hh, s->stmts, e, tmp)
+    {
+        HASH_DEL(s->stmts, e);
+        sqlite3_finalize(e->stmt);
+        free(e);
+    }
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static pw_err sq_is_empty(struct store *st, bool *empty)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT NOT EXISTS (SELECT 1 FROM users)");
+    if (!q || sqlite3_step(q) != SQLITE_ROW) return fail(s, "is_empty");
+    *empty = sqlite3_column_int(q, 0) != 0;
+    sqlite3_reset(q);
+    return PW_OK;
+}
+
+/* ---- users and logins ---- */
+
+static pw_err sq_user_insert(struct store *st, const struct pw_user *u)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO users (id, email, password_hash, name, role, city, "
+                              "credit_balance_cents, free_session_used, created_at) "
+                              "VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, u->id);
+    text(q, 2, u->email);
+    text(q, 3, u->password_hash);
+    text(q, 4, u->name);
+    text(q, 5, pw_role_name(u->role));
+    text(q, 6, u->city);
+    sqlite3_bind_int64(q, 7, u->credit_balance_cents);
+    sqlite3_bind_int(q, 8, u->free_session_used);
+    sqlite3_bind_int64(q, 9, u->created_at);
+    pw_err e = exec_stmt(s, q, "user_insert");
+    return e == PW_ECONFLICT ? PW_EEMAILTAKEN : e;
+}
+
+#define USER_COLUMNS                                                                               \
+    "u.id, u.email, u.password_hash, u.name, u.role, u.city, u.credit_balance_cents, "             \
+    "u.free_session_used, u.created_at, coalesce(m.id, '') "                                       \
+    "FROM users u LEFT JOIN mechanics m ON m.user_id = u.id "
+
+static pw_err read_user(struct sq *s, sqlite3_stmt *q, struct pw_user *out)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(q);
+        return PW_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW) return fail(s, "read_user");
+    memset(out, 0, sizeof *out);
+    copy_col(q, 0, out->id, sizeof out->id);
+    copy_col(q, 1, out->email, sizeof out->email);
+    copy_col(q, 2, out->password_hash, sizeof out->password_hash);
+    copy_col(q, 3, out->name, sizeof out->name);
+    pw_role_parse((const char *)sqlite3_column_text(q, 4), &out->role);
+    copy_col(q, 5, out->city, sizeof out->city);
+    out->credit_balance_cents = sqlite3_column_int64(q, 6);
+    out->free_session_used = sqlite3_column_int(q, 7) != 0;
+    out->created_at = sqlite3_column_int64(q, 8);
+    copy_col(q, 9, out->mechanic_id, sizeof out->mechanic_id);
+    sqlite3_reset(q);
+    return PW_OK;
+}
+
+static pw_err sq_user_by_email(struct store *st, const char *email, struct pw_user *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " USER_COLUMNS "WHERE u.email = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, email);
+    return read_user(s, q, out);
+}
+
+static pw_err sq_user_by_id(struct store *st, const char *id, struct pw_user *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " USER_COLUMNS "WHERE u.id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    return read_user(s, q, out);
+}
+
+static pw_err sq_auth_session_insert(struct store *st, const struct pw_auth_session *a)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO auth_sessions (token_hash, user_id, csrf_token, "
+                              "created_at, expires_at) VALUES (?,?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, a->token_hash);
+    text(q, 2, a->user_id);
+    text(q, 3, a->csrf_token);
+    sqlite3_bind_int64(q, 4, a->created_at);
+    sqlite3_bind_int64(q, 5, a->expires_at);
+    return exec_stmt(s, q, "auth_session_insert");
+}
+
+static pw_err sq_auth_session_get(struct store *st, const char *token_hash, int64_t now,
+                                  struct pw_auth_session *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT user_id, csrf_token, created_at, expires_at "
+                              "FROM auth_sessions WHERE token_hash = ? AND expires_at > ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, token_hash);
+    sqlite3_bind_int64(q, 2, now);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(q);
+        return PW_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW) return fail(s, "auth_session_get");
+    memset(out, 0, sizeof *out);
+    snprintf(out->token_hash, sizeof out->token_hash, "%s", token_hash);
+    copy_col(q, 0, out->user_id, sizeof out->user_id);
+    copy_col(q, 1, out->csrf_token, sizeof out->csrf_token);
+    out->created_at = sqlite3_column_int64(q, 2);
+    out->expires_at = sqlite3_column_int64(q, 3);
+    sqlite3_reset(q);
+    return PW_OK;
+}
+
+static pw_err sq_auth_session_delete(struct store *st, const char *token_hash)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "DELETE FROM auth_sessions WHERE token_hash = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, token_hash);
+    return exec_stmt(s, q, "auth_session_delete");
+}
+
+/* ---- mechanics and presence ---- */
+
+static char *tags_json(const char tags[][PW_TAG_MAX + 1], int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_string(tags[i]));
+    char *out = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return out;
+}
+
+static int tags_parse(const char *text_, char tags[][PW_TAG_MAX + 1])
+{
+    json_t *a = json_loads(text_ ? text_ : "[]", 0, NULL);
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (n < PW_TAGS_MAX && json_is_string(v))
+            snprintf(tags[n++], PW_TAG_MAX + 1, "%s", json_string_value(v));
+    }
+    json_decref(a);
+    return n;
+}
+
+static pw_err sq_mechanic_insert(struct store *st, const struct pw_mechanic *m)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO mechanics (id, user_id, name, profile_photo_url, "
+                              "rating_tenths, completed_sessions, years_of_experience, "
+                              "is_brand_specialist, brand_specializations, service_keywords, "
+                              "city, country, status, can_accept_sessions, presence, "
+                              "last_seen_at, created_at) "
+                              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, strftime('%s', 'now') * 1000)");
+    if (!q) return PW_ESTORE;
+    char *brands = tags_json(m->brands, m->n_brands);
+    char *keywords = tags_json(m->keywords, m->n_keywords);
+    text(q, 1, m->id);
+    text(q, 2, m->user_id);
+    text(q, 3, m->name);
+    text(q, 4, m->profile_photo_url);
+    sqlite3_bind_int(q, 5, m->rating_tenths);
+    sqlite3_bind_int(q, 6, m->completed_sessions);
+    sqlite3_bind_int(q, 7, m->years_of_experience);
+    sqlite3_bind_int(q, 8, m->is_brand_specialist);
+    text(q, 9, brands);
+    text(q, 10, keywords);
+    text(q, 11, m->city);
+    text(q, 12, m->country);
+    text(q, 13, pw_mechanic_status_name(m->status));
+    sqlite3_bind_int(q, 14, m->can_accept_sessions);
+    text(q, 15, pw_presence_name(m->presence));
+    if (m->last_seen_at)
+        sqlite3_bind_int64(q, 16, m->last_seen_at);
+    else
+        sqlite3_bind_null(q, 16);
+    pw_err e = exec_stmt(s, q, "mechanic_insert");
+    free(brands);
+    free(keywords);
+    return e;
+}
+
+static pw_err sq_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT id, user_id, name, profile_photo_url, rating_tenths, "
+                              "completed_sessions, years_of_experience, is_brand_specialist, "
+                              "brand_specializations, service_keywords, city, country, status, "
+                              "can_accept_sessions, presence, coalesce(last_seen_at, 0) "
+                              "FROM mechanics ORDER BY id");
+    if (!q) return PW_ESTORE;
+    struct pw_mechanic *m = malloc(sizeof *m);
+    if (!m) return PW_EINTERNAL;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        memset(m, 0, sizeof *m);
+        copy_col(q, 0, m->id, sizeof m->id);
+        copy_col(q, 1, m->user_id, sizeof m->user_id);
+        copy_col(q, 2, m->name, sizeof m->name);
+        copy_col(q, 3, m->profile_photo_url, sizeof m->profile_photo_url);
+        m->rating_tenths = sqlite3_column_int(q, 4);
+        m->completed_sessions = sqlite3_column_int(q, 5);
+        m->years_of_experience = sqlite3_column_int(q, 6);
+        m->is_brand_specialist = sqlite3_column_int(q, 7) != 0;
+        m->n_brands = tags_parse((const char *)sqlite3_column_text(q, 8), m->brands);
+        m->n_keywords = tags_parse((const char *)sqlite3_column_text(q, 9), m->keywords);
+        copy_col(q, 10, m->city, sizeof m->city);
+        copy_col(q, 11, m->country, sizeof m->country);
+        pw_mechanic_status_parse((const char *)sqlite3_column_text(q, 12), &m->status);
+        m->can_accept_sessions = sqlite3_column_int(q, 13) != 0;
+        pw_presence_parse((const char *)sqlite3_column_text(q, 14), &m->presence);
+        m->last_seen_at = sqlite3_column_int64(q, 15);
+        fn(ctx, m);
+    }
+    free(m);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "mechanics_each");
+}
+
+static pw_err sq_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn,
+                                    void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT mechanic_id, outcome_at - offered_at FROM ("
+                              "  SELECT mechanic_id, offered_at, outcome_at, row_number() OVER ("
+                              "    PARTITION BY mechanic_id ORDER BY outcome_at DESC) AS n"
+                              "  FROM offers WHERE outcome = 'accepted') WHERE n <= ?");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int(q, 1, per_mechanic);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "accept_delays_each");
+}
+
+static pw_err append_event(struct sq *s, struct store_event *ev)
+{
+    sqlite3_stmt *q = prep(s, "INSERT INTO events (type, channel, payload, created_at) "
+                              "VALUES (?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, ev->type);
+    text(q, 2, ev->channel);
+    text(q, 3, ev->payload);
+    sqlite3_bind_int64(q, 4, ev->created_at);
+    pw_err e = exec_stmt(s, q, "append_event");
+    if (e == PW_OK) ev->seq = sqlite3_last_insert_rowid(s->db);
+    return e;
+}
+
+static pw_err sq_presence_save(struct store *st, const char *mechanic_id,
+                               enum pw_state presence, int64_t last_seen_at,
+                               struct store_event *ev)
+{
+    struct sq *s = SQ(st);
+    pw_err e = sq_tx_begin(st);
+    if (e) return e;
+    sqlite3_stmt *q = prep(s, "UPDATE mechanics SET presence = ?, last_seen_at = ? WHERE id = ?");
+    if (!q) {
+        e = PW_ESTORE;
+        goto rollback;
+    }
+    text(q, 1, pw_presence_name(presence));
+    sqlite3_bind_int64(q, 2, last_seen_at);
+    text(q, 3, mechanic_id);
+    if ((e = exec_stmt(s, q, "presence_save"))) goto rollback;
+    if (sqlite3_changes(s->db) != 1) {
+        e = PW_ENOTFOUND;
+        goto rollback;
+    }
+    if ((e = append_event(s, ev))) goto rollback;
+    return sq_tx_commit(st);
+rollback:
+    sq_tx_rollback(st);
+    return e;
+}
+
+static pw_err sq_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE mechanics SET last_seen_at = ? WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, last_seen_at);
+    text(q, 2, mechanic_id);
+    return exec_stmt(s, q, "last_seen_save");
+}
+
+/* ---- events ---- */
+
+static pw_err sq_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT seq, type, channel, payload, created_at FROM ("
+                              "  SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int(q, 1, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_event ev = {
+            .seq = sqlite3_column_int64(q, 0),
+            .type = (const char *)sqlite3_column_text(q, 1),
+            .channel = (const char *)sqlite3_column_text(q, 2),
+            .payload = (const char *)sqlite3_column_text(q, 3),
+            .created_at = sqlite3_column_int64(q, 4),
+        };
+        fn(ctx, &ev);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "events_tail");
+}
+
+static pw_err sq_event_latest_seq(struct store *st, int64_t *seq)
+{
+    struct sq *s = SQ(st);
+    /* sqlite_sequence keeps the high-water mark even when the newest rows are deleted */
+    sqlite3_stmt *q = prep(s, "SELECT coalesce((SELECT seq FROM sqlite_sequence "
+                              "WHERE name = 'events'), 0)");
+    if (!q || sqlite3_step(q) != SQLITE_ROW) return fail(s, "event_latest_seq");
+    *seq = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return PW_OK;
+}
+
+/* ---- catalogue ---- */
+
+static pw_err sq_plan_insert(struct store *st, const struct pw_plan *p, int sort)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO plans (slug, name, standard_price_cents, "
+                              "specialist_price_cents, sort) VALUES (?,?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, p->slug);
+    text(q, 2, p->name);
+    sqlite3_bind_int64(q, 3, p->standard_price_cents);
+    sqlite3_bind_int64(q, 4, p->specialist_price_cents);
+    sqlite3_bind_int(q, 5, sort);
+    return exec_stmt(s, q, "plan_insert");
+}
+
+static pw_err sq_plans_each(struct store *st, store_plan_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT slug, name, standard_price_cents, specialist_price_cents "
+                              "FROM plans ORDER BY sort, slug");
+    if (!q) return PW_ESTORE;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pw_plan p;
+        copy_col(q, 0, p.slug, sizeof p.slug);
+        copy_col(q, 1, p.name, sizeof p.name);
+        p.standard_price_cents = sqlite3_column_int64(q, 2);
+        p.specialist_price_cents = sqlite3_column_int64(q, 3);
+        fn(ctx, &p);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "plans_each");
+}
+
+static pw_err sq_vehicle_insert(struct store *st, const struct pw_vehicle *v)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO vehicles (id, owner_id, year, make, model, created_at) "
+                              "VALUES (?,?,?,?,?, (SELECT coalesce(max(created_at), 0) + 1 "
+                              "FROM vehicles))");
+    if (!q) return PW_ESTORE;
+    text(q, 1, v->id);
+    text(q, 2, v->owner_id);
+    sqlite3_bind_int(q, 3, v->year);
+    text(q, 4, v->make);
+    text(q, 5, v->model);
+    return exec_stmt(s, q, "vehicle_insert");
+}
+
+static pw_err sq_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn,
+                             void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT id, owner_id, year, make, model FROM vehicles "
+                              "WHERE owner_id = ? ORDER BY created_at, id");
+    if (!q) return PW_ESTORE;
+    text(q, 1, owner_id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pw_vehicle v;
+        copy_col(q, 0, v.id, sizeof v.id);
+        copy_col(q, 1, v.owner_id, sizeof v.owner_id);
+        v.year = sqlite3_column_int(q, 2);
+        copy_col(q, 3, v.make, sizeof v.make);
+        copy_col(q, 4, v.model, sizeof v.model);
+        fn(ctx, &v);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "vehicles_of");
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
+    .tx_rollback = sq_tx_rollback,
+    .is_empty = sq_is_empty,
+    .user_insert = sq_user_insert,
+    .user_by_email = sq_user_by_email,
+    .user_by_id = sq_user_by_id,
+    .auth_session_insert = sq_auth_session_insert,
+    .auth_session_get = sq_auth_session_get,
+    .auth_session_delete = sq_auth_session_delete,
+    .mechanic_insert = sq_mechanic_insert,
+    .mechanics_each = sq_mechanics_each,
+    .accept_delays_each = sq_accept_delays_each,
+    .presence_save = sq_presence_save,
+    .last_seen_save = sq_last_seen_save,
+    .events_tail = sq_events_tail,
+    .event_latest_seq = sq_event_latest_seq,
+    .plan_insert = sq_plan_insert,
+    .plans_each = sq_plans_each,
+    .vehicle_insert = sq_vehicle_insert,
+    .vehicles_of = sq_vehicles_of,
+};
+
+static pw_err migrate(struct sq *s, char *err, size_t errlen)
+{
+    int have = 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        have = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    int want = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
+    if (have > want) {
+        snprintf(err, errlen, "the database is at schema version %d, newer than this pitwall (%d)",
+                 have, want);
+        return PW_ESTORE;
+    }
+    for (int v = have; v < want; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        /* each migration and its version bump commit together, or not at all */
+        if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, sqlite_migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %d failed: %s", v + 1, sqlite3_errmsg(s->db));
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return PW_ESTORE;
+        }
+        pw_logf(PW_LOG_INFO, "applied sqlite migration %d", v + 1);
+    }
+    return PW_OK;
+}
+
+pw_err store_sqlite_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+    struct sq *s = calloc(1, sizeof *s);
+    if (!s) return PW_EINTERNAL;
+    s->base.ops = &sqlite_ops;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* WAL: readers never block the writer; NORMAL sync survives a crash of the process
+     * (every committed transaction is in the WAL), which is what kill -9 tests check. */
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                     "PRAGMA foreign_keys = ON;",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (migrate(s, err, errlen) != PW_OK) goto fail;
+    *out = &s->base;
+    return PW_OK;
+fail:
+    sq_close(&s->base);
+    return PW_ESTORE;
+}

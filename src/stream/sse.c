@@ -1,0 +1,111 @@
+#include "stream/sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+struct pw_stream {
+    struct pw_sub *sub;
+    struct MHD_Connection *conn;
+    bool suspended;
+    pw_stream_close_fn on_close;
+    void *ctx;
+};
+
+static void stream_wake(void *ctx)
+{
+    struct pw_stream *s = ctx;
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct pw_stream *s = cls;
+    if (pw_sub_overflowed(s->sub)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = pw_sub_read(s->sub, buf, max);
+    if (n > 0) return (ssize_t)n;
+    if (pw_sub_closing(s->sub)) return MHD_CONTENT_READER_END_OF_STREAM;
+    /* nothing to send: park the connection until an event arrives (legal only from here
+     * or the access handler, which is why waking goes through MHD_resume_connection) */
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    struct pw_stream *s = cls;
+    if (s->on_close) s->on_close(s->ctx);
+    pw_sub_free(s->sub);
+    free(s);
+}
+
+struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn, int64_t now,
+                                 pw_stream_close_fn on_close, void *ctx,
+                                 struct MHD_Response **resp)
+{
+    struct pw_stream *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->conn = conn;
+    s->sub = pw_sub_new(hub, stream_wake, s, now);
+    if (!s->sub) {
+        free(s);
+        return NULL;
+    }
+    /* small blocks: the reader is called with what fits the connection's write buffer */
+    *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!*resp) {
+        pw_sub_free(s->sub);
+        free(s);
+        return NULL;
+    }
+    s->on_close = on_close;
+    s->ctx = ctx;
+    MHD_add_response_header(*resp, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(*resp, "Cache-Control", "no-store");
+    MHD_add_response_header(*resp, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
+    struct pw_event *retry = pw_event_raw(PW_SSE_RETRY, sizeof PW_SSE_RETRY - 1);
+    if (retry) {
+        pw_sub_push(s->sub, retry);
+        pw_event_unref(retry);
+    }
+    return s;
+}
+
+struct pw_sub *pw_stream_sub(struct pw_stream *s)
+{
+    return s->sub;
+}
+
+bool pw_sse_parse_last_event_id(const char *s, int64_t *out)
+{
+    if (!s) return false;
+    while (*s == ' ' || *s == '\t') s++;
+    int64_t v = 0;
+    int digits = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (++digits > 18) return false;
+        v = v * 10 + (*s - '0');
+        s++;
+    }
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s || digits == 0) return false;
+    *out = v;
+    return true;
+}
+
+struct pw_event *pw_sse_frame(int64_t seq, const char *type, const char *data)
+{
+    int n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, data);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) return NULL;
+    snprintf(buf, (size_t)n + 1, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, data);
+    struct pw_event *e = pw_event_raw(buf, (size_t)n);
+    free(buf);
+    return e;
+}

@@ -1,0 +1,36 @@
+/* Server-Sent Events over libmicrohttpd: one open stream = one hub subscriber + one MHD
+ * response whose content reader drains the subscriber's queue. With nothing to send the
+ * reader suspends the connection; a queued event resumes it (MHD's event fd wakes the
+ * loop). See docs/internals/streams.md. */
+#ifndef PW_SSE_H
+#define PW_SSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "stream/hub.h"
+
+struct pw_stream;
+
+typedef void (*pw_stream_close_fn)(void *ctx);
+
+/* Opens a stream on conn: the response (to queue with status 200) is in *resp; the stream
+ * starts with `retry: 2000`. on_close(ctx) runs once when the connection is gone. */
+struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn, int64_t now,
+                                 pw_stream_close_fn on_close, void *ctx,
+                                 struct MHD_Response **resp);
+struct pw_sub *pw_stream_sub(struct pw_stream *s);
+
+/* Parses a Last-Event-ID header: a decimal sequence number of at most 18 digits (surrounding
+ * spaces allowed). False for anything else, which callers treat as "no id". */
+bool pw_sse_parse_last_event_id(const char *s, int64_t *out);
+
+/* The frame of an event built for one connection (a snapshot): id, event name, data. */
+struct pw_event *pw_sse_frame(int64_t seq, const char *type, const char *data);
+
+#define PW_SSE_RETRY "retry: 2000\n\n"
+#define PW_SSE_KEEPALIVE ": keep-alive\n\n"
+
+#endif
