@@ -66,9 +66,9 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     }
     int64_t latest;
     if ((e = store_event_latest_seq(app->store, &latest))) return e;
-    app->hub = pw_hub_new(PW_REPLAY_RING, latest);
+    app->hub = pw_hub_new((size_t)cfg->replay_events, latest);
     if (!app->hub) return PW_EINTERNAL;
-    if ((e = store_events_tail(app->store, PW_REPLAY_RING, remember_event, app->hub))) return e;
+    if ((e = store_events_tail(app->store, cfg->replay_events, remember_event, app->hub))) return e;
 
     app->presence = (struct pw_presence){.store = app->store,
                                          .dir = app->dir,
@@ -96,7 +96,7 @@ void pw_app_tick(struct pw_app *app)
 {
     int64_t now = pw_clock_now(&app->clock);
     pw_presence_sweep(&app->presence);
-    pw_hub_push_idle(app->hub, app->keepalive, now, PW_KEEPALIVE_MS);
+    pw_hub_push_idle(app->hub, app->keepalive, now, (int64_t)app->cfg.keepalive_s * 1000);
     pw_throttle_prune(app->login_by_email, now);
     pw_throttle_prune(app->login_by_addr, now);
 }

@@ -44,8 +44,6 @@ struct pw_app {
     struct pw_stats stats;
 };
 
-#define PW_REPLAY_RING 16384          /* events kept in memory for Last-Event-ID */
-#define PW_KEEPALIVE_MS 15000         /* SSE comment interval */
 #define PW_LOGIN_FAILS_PER_EMAIL 10   /* within PW_LOGIN_WINDOW_MS */
 #define PW_LOGIN_FAILS_PER_ADDR 50
 #define PW_LOGIN_WINDOW_MS (15 * 60 * 1000)

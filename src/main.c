@@ -1,4 +1,6 @@
 /* pitwall: the command line. `pitwall serve` runs the server; see pw_config_usage(). */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,14 @@ static int serve(int argc, char **argv)
     enum pw_log_level level;
     pw_log_parse_level(cfg.log_level, &level);
     pw_log_set_level(level);
+
+    /* block the stop signals before any thread starts, so every thread inherits the mask and
+     * they arrive only through the event loop's signalfd */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     static struct pw_app app;
     if (pw_app_init(&app, &cfg, &pw_clock_system, err, sizeof err) != PW_OK) {

@@ -49,6 +49,10 @@ static const struct opt opts[] = {
     {"log-level", STR(log_level), 0, 0, "LEVEL", "debug, info, warn, error or off (default info)"},
     {"max-connections", INT(max_connections, 16, 1000000), "N",
      "open connections at most (default 19000; keep under the descriptor limit)"},
+    {"keepalive", INT(keepalive_s, 1, 3600), "SEC",
+     "comment line on idle streams so proxies keep them open (default 15)"},
+    {"replay-events", INT(replay_events, 1, 10000000), "N",
+     "newest events kept for Last-Event-ID replay (default 16384)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -66,6 +70,8 @@ void pw_config_defaults(struct pw_config *c)
     strcpy(c->web_root, "web");
     strcpy(c->log_level, "info");
     c->max_connections = 19000;
+    c->keepalive_s = 15;
+    c->replay_events = 16384;
 }
 
 static bool parse_listen(struct pw_config *c, const char *v, char *err, size_t errlen)

@@ -24,6 +24,8 @@ struct pw_config {
     char web_root[1024];
     char log_level[16];
     int max_connections;
+    int keepalive_s;   /* SSE comment interval */
+    int replay_events; /* events kept in memory for Last-Event-ID */
 };
 
 void pw_config_defaults(struct pw_config *c);

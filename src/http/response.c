@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "auth/auth.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "http/http.h"
 #include "presence/presence.h"
@@ -101,22 +102,9 @@ void http_redirect(struct http_request *r, const char *location)
 
 json_t *http_json_body(struct http_request *r)
 {
-    json_error_t jerr;
-    if (r->body_len == 0) {
-        http_error(r, PW_EJSON, "The request body is empty; send a JSON object.");
-        return NULL;
-    }
-    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        http_errorf(r, PW_EJSON, "The request body is not valid JSON: %s (at character %d).",
-                    jerr.text, jerr.position);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        http_error(r, PW_EJSON, "The request body must be a JSON object.");
-        return NULL;
-    }
+    char err[256];
+    json_t *j = pw_json_parse_object(r->body, r->body_len, err, sizeof err);
+    if (!j) http_error(r, PW_EJSON, err);
     return j;
 }
 

@@ -244,6 +244,7 @@ int http_serve(struct pw_app *app)
                      (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, app,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so every message goes through it */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
@@ -253,7 +254,6 @@ int http_serve(struct pw_app *app)
          * line and headers (MHD answers 414/431 beyond it) */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
     if (!d) {
         pw_logf(PW_LOG_ERROR, "cannot listen on %s:%d (%s)", app->cfg.listen_host,

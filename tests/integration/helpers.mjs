@@ -44,9 +44,15 @@ export async function startServer({ args = [], demo = true, dir, port, env = {} 
   return {
     url, proc, dir, port, exited,
     stderr: () => log,
+    // SIGTERM, then insist on a clean exit: status 0 and no sanitizer report (under
+    // `make check-asan` a leak or UB makes this throw).
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
-      return exited;
+      const r = await exited;
+      if (r.code !== 0 || /Sanitizer|runtime error:/.test(log)) {
+        throw new Error(`pitwall did not stop cleanly (${JSON.stringify(r)}):\n${log.slice(-4000)}`);
+      }
+      return r;
     },
     async kill() {
       if (proc.exitCode === null) proc.kill('SIGKILL');
