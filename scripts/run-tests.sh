@@ -13,4 +13,9 @@ echo "== integration tests ($build/pitwall)"
 export PITWALL_BIN="$PWD/$build/pitwall"
 node --test tests/integration/*.test.mjs || status=1
 
+echo "== browser tests (Debian chromium + playwright-core)"
+# the npm packages only: playwright-core never downloads a browser, it drives /usr/bin/chromium
+[ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund
+node --test tests/e2e/*.test.mjs || status=1
+
 exit $status

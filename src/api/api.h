@@ -22,6 +22,7 @@ void api_vehicles_create(struct http_request *r);
 
 /* directory.c */
 void api_directory_available(struct http_request *r);
+void api_directory_mechanic(struct http_request *r);
 struct pw_dir_cache *api_directory_cache_new(void);
 void api_directory_cache_free(struct pw_dir_cache *c);
 

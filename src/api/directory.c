@@ -171,3 +171,15 @@ void api_directory_available(struct http_request *r)
     e->made_at = now;
     http_respond_borrowed(r, 200, resp);
 }
+
+/* GET /api/mechanics/{id}: one listed mechanic, as the directory shows them (the intake
+ * page names the chosen mechanic with it). Unlisted ones are as unknown as missing ones. */
+void api_directory_mechanic(struct http_request *r)
+{
+    const struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->param);
+    if (!m || !pw_dir_listed(m)) {
+        http_error(r, PW_ENOTFOUND, "No such mechanic.");
+        return;
+    }
+    http_json(r, 200, pw_dir_mechanic_json(m));
+}

@@ -22,6 +22,7 @@ static const struct route routes[] = {
     {HTTP_GET, "/api/vehicles", api_vehicles_list},
     {HTTP_POST, "/api/vehicles", api_vehicles_create},
     {HTTP_GET, "/api/mechanics/available", api_directory_available},
+    {HTTP_GET, "/api/mechanics/{id}", api_directory_mechanic},
     {HTTP_GET, "/api/mechanic/presence", api_presence_get},
     {HTTP_POST, "/api/mechanic/presence", api_presence_set},
     {HTTP_GET, "/api/mechanic/stream", api_mechanic_stream},

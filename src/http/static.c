@@ -70,6 +70,14 @@ void http_static(struct http_request *r)
         http_error(r, PW_EMETHOD, NULL);
         return;
     }
+    if (strcmp(r->path, "/") == 0) {
+        /* the home page is the logged-in person's dashboard: a visitor logs in first */
+        http_auth_optional(r);
+        if (!r->has_user) {
+            http_redirect(r, "/login");
+            return;
+        }
+    }
     const char *path = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
     if (!safe_path(path) || strlen(path) > 512) {
         http_error(r, PW_ENOTFOUND, NULL);
@@ -109,7 +117,7 @@ void http_static(struct http_request *r)
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (strstr(content_type(file), "text/html"))
         MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; "
+                                "default-src 'self'; img-src 'self' data: https:; "
                                 "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
     http_respond(r, status, resp);
 }

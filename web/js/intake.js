@@ -1,0 +1,53 @@
+// The intake page: the wizard's choices, the "Mechanic selected" banner for a chosen
+// mechanic, and the intake form. (Submitting it — waiver, payment, booking — is the next step.)
+import { api, el, icon, money, renderTopbar, requireMe } from './api.js';
+
+const me = await requireMe(['customer']);
+renderTopbar(me);
+const main = document.getElementById('main');
+const q = new URLSearchParams(location.search);
+const preferredId = q.get('preferred_mechanic_id');
+const isSpecialist = q.get('specialist') === 'true';
+
+const [plansRes, vehiclesRes, mechRes] = await Promise.all([
+  api('GET', '/api/plans'), api('GET', '/api/vehicles'),
+  preferredId ? api('GET', `/api/mechanics/${encodeURIComponent(preferredId)}`) : Promise.resolve(null),
+]);
+const plan = plansRes.data?.plans?.find((p) => p.slug === q.get('plan'));
+const vehicle = vehiclesRes.data?.vehicles?.find((v) => v.id === q.get('vehicle_id'));
+
+if (!plan || !vehicle) {
+  main.replaceChildren(el('h1', {}, 'Intake'),
+    el('p', { class: 'notice', role: 'alert' }, 'This link is missing a plan or a vehicle.'),
+    el('a', { class: 'btn btn-primary', href: '/wizard' }, 'Start again'));
+} else {
+  const mechanic = mechRes && mechRes.status === 200 ? mechRes.data : null;
+  const banner = preferredId ? el('section', { class: 'banner-selected', role: 'status', id: 'mechanic-selected' },
+    icon('check', 'icon tick'),
+    el('div', {},
+      el('h2', {}, 'Mechanic selected'),
+      el('p', {}, `${mechanic ? mechanic.name : 'Your preferred mechanic'} will be notified first with 10-minute priority access. If unavailable, we'll find the next best match.`))) : null;
+  const price = isSpecialist ? plan.specialist_price_cents : plan.standard_price_cents;
+  const symptoms = ['Warning light', 'Strange noise', 'Won\'t start', 'Leak', 'Vibration', 'Electrical issue'];
+  main.replaceChildren(
+    el('h1', {}, 'Tell us what is going on'),
+    banner,
+    el('section', { class: 'card', 'aria-label': 'Your choices' },
+      el('p', { class: 'subtext' }, `${vehicle.year} ${vehicle.make} ${vehicle.model}`),
+      el('p', { class: 'subtext' }, `${plan.name} · ${isSpecialist ? 'Brand Specialist' : 'Standard'} · ${price === 0 ? 'Free' : money(price)}`)),
+    el('form', { class: 'card', id: 'intake', onsubmit: (e) => e.preventDefault() },
+      el('div', { class: 'field' },
+        el('label', { for: 'concern' }, 'What is the problem?'),
+        el('textarea', { id: 'concern', name: 'concern', minlength: '10', maxlength: '2000', required: true })),
+      el('fieldset', { class: 'choices' }, el('legend', { class: 'label' }, 'Symptoms'),
+        symptoms.map((s) => el('label', {}, el('input', { type: 'checkbox', name: 'symptoms', value: s }), ' ', s))),
+      el('div', { class: 'field' },
+        el('label', { for: 'urgency' }, 'How urgent is it?'),
+        el('select', { id: 'urgency', name: 'urgency' },
+          el('option', { value: 'low' }, 'Low'), el('option', { value: 'medium', selected: true }, 'Medium'),
+          el('option', { value: 'high' }, 'High'))),
+      el('p', { class: 'notice', id: 'continue-note' }, 'Waiver and payment come next; booking opens in the next release.'),
+      el('button', { class: 'btn btn-primary btn-block', type: 'submit', disabled: true,
+        'aria-describedby': 'continue-note' }, 'Continue to waiver')),
+  );
+}
