@@ -14,12 +14,12 @@
 #include "app.h"
 #include "presence/directory.h"
 
-#define PARAM_MAX 200
+#define PARAM_MAX 200 /* characters */
 #define CACHE_MAX 4096
 #define CACHE_TTL_MS 1000
 
 struct cache_entry {
-    char key[2 * PARAM_MAX + 32];
+    char key[8 * PARAM_MAX + 32];
     struct MHD_Response *resp;
     uint64_t generation;
     int64_t made_at;
@@ -102,14 +102,17 @@ void api_directory_available(struct http_request *r)
     }
     for (size_t i = 0; i < r->query.n; i++) {
         const struct pw_query_param *p = &r->query.p[i];
-        if (p->value_len > PARAM_MAX || strlen(p->key) > PARAM_MAX) {
-            http_errorf(r, PW_EINVAL, "Parameter %.40s is longer than %d characters.", p->key,
-                        PARAM_MAX);
-            return;
-        }
-        if (!pw_text_is_clean(p->value, p->value_len) || !pw_text_is_clean(p->key, strlen(p->key))) {
+        size_t klen = strlen(p->key);
+        if (!pw_text_is_clean(p->value, p->value_len) || !pw_text_is_clean(p->key, klen)) {
             http_errorf(r, PW_EINVAL, "Parameter %.40s contains control characters or bad UTF-8.",
                         p->key);
+            return;
+        }
+        /* the limit is in characters, as a person counts them, not bytes */
+        if (pw_utf8_chars(p->value, p->value_len) > PARAM_MAX ||
+            pw_utf8_chars(p->key, klen) > PARAM_MAX) {
+            http_errorf(r, PW_EINVAL, "Parameter %.40s is longer than %d characters.", p->key,
+                        PARAM_MAX);
             return;
         }
     }
@@ -120,7 +123,7 @@ void api_directory_available(struct http_request *r)
         return;
 
     struct pw_dir_cache *c = app->dir_cache;
-    char city_lc[PARAM_MAX + 1] = "", make_lc[PARAM_MAX + 1] = "";
+    char city_lc[4 * PARAM_MAX + 1] = "", make_lc[4 * PARAM_MAX + 1] = "";
     if (q.city) pw_ascii_lower(q.city, city_lc, sizeof city_lc);
     if (q.make && q.is_specialist) pw_ascii_lower(q.make, make_lc, sizeof make_lc);
     char key[sizeof ((struct cache_entry *)0)->key];

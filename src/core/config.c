@@ -155,7 +155,7 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
     }
     longopts[NOPTS] = (struct option){0, 0, 0, 0};
 
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then also forgets its state from an earlier parse */
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {

@@ -97,6 +97,13 @@ bool pw_text_is_clean(const char *str, size_t len)
     return true;
 }
 
+size_t pw_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
 bool pw_ascii_lower(const char *s, char *out, size_t outsz)
 {
     size_t n = strlen(s);

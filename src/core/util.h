@@ -23,6 +23,9 @@ void pw_hex(const uint8_t *in, size_t n, char *out);
 /* True when s is valid UTF-8 with no control characters (C0, DEL, C1). */
 bool pw_text_is_clean(const char *s, size_t len);
 
+/* Characters (code points) in valid UTF-8 text of len bytes. */
+size_t pw_utf8_chars(const char *s, size_t len);
+
 /* Lower-cases ASCII letters of s into out (size outsz); returns false if it did not fit. */
 bool pw_ascii_lower(const char *s, char *out, size_t outsz);
 

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "http/http.h"
 #include "stream/hub.h"
+#include "stream/sse.h"
 
 #define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
 
@@ -121,13 +122,17 @@ static void dispatch(struct http_request *r)
                             "The request line is longer than 4096 characters."));
         return;
     }
+    if (app->draining) {
+        /* a request on a kept-alive connection after SIGTERM: no new work, and above all no
+         * new stream (a suspended connection must not outlive the drain) */
+        r->route = "(draining)";
+        http_error(r, PW_EUNAVAILABLE, "The server is restarting; try again in a moment.");
+        if (r->response) MHD_add_response_header(r->response, "Connection", "close");
+        return;
+    }
     bool path_known = false;
     http_handler h = http_route(r, &path_known);
     if (h) {
-        if (app->draining && r->method != HTTP_GET) {
-            http_error(r, PW_EUNAVAILABLE, NULL);
-            return;
-        }
         h(r);
     } else if (path_known) {
         http_error(r, PW_EMETHOD, NULL);
@@ -217,9 +222,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pw_log(PW_LOG_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", buf));
 }
 
-static int add_fd(int ep, int fd)
+/* The loop's own descriptors carry these markers as data.ptr; any other pointer is a
+ * stream whose peer hung up (see pw_stream_watch_init). */
+static char mark_mhd, mark_timer, mark_signal, mark_workers;
+
+static int add_fd(int ep, int fd, void *mark)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = mark};
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
@@ -268,11 +277,13 @@ int http_serve(struct pw_app *app)
     timerfd_settime(tfd, 0, &its, NULL);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     int wfd = pw_workers_fd(app->workers);
-    if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd) || add_fd(ep, tfd) || add_fd(ep, sfd) ||
-        add_fd(ep, wfd)) {
+    if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd, &mark_mhd) ||
+        add_fd(ep, tfd, &mark_timer) || add_fd(ep, sfd, &mark_signal) ||
+        add_fd(ep, wfd, &mark_workers)) {
         pw_logf(PW_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         goto out;
     }
+    pw_stream_watch_init(ep);
     pw_log(PW_LOG_INFO, "listening",
            json_pack("{s:s, s:i, s:s}", "host", app->cfg.listen_host, "port",
                      app->cfg.listen_port, "public_url", app->cfg.public_url));
@@ -284,14 +295,16 @@ int http_serve(struct pw_app *app)
         if (MHD_get_timeout(d, &mhd_to) == MHD_YES && mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
             timeout = (int)mhd_to;
         if (drain_deadline) timeout = timeout > 100 ? 100 : timeout;
-        struct epoll_event evs[8];
-        int n = epoll_wait(ep, evs, 8, timeout);
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, timeout);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == tfd) {
+            void *mark = evs[i].data.ptr;
+            if (mark == &mark_mhd) {
+                /* handled by MHD_run below */
+            } else if (mark == &mark_timer) {
                 uint64_t ticks;
                 if (read(tfd, &ticks, sizeof ticks) > 0 && !app->draining) pw_app_tick(app);
-            } else if (fd == sfd) {
+            } else if (mark == &mark_signal) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) == sizeof si) {
                     if (app->draining) continue;
@@ -302,8 +315,10 @@ int http_serve(struct pw_app *app)
                     if (ls != MHD_INVALID_SOCKET) close(ls);
                     pw_hub_close_all(app->hub); /* streams end once their queue is written */
                 }
-            } else if (fd == wfd) {
+            } else if (mark == &mark_workers) {
                 pw_workers_drain(app->workers);
+            } else {
+                pw_stream_peer_closed(mark);
             }
         }
         MHD_run(d);
@@ -321,8 +336,14 @@ out:
      * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection */
     pw_workers_stop(app->workers);
     app->workers = NULL;
+    for (int i = 0; i < 100; i++) { /* resumed connections leave MHD's suspended list in MHD_run */
+        pw_hub_close_all(app->hub);
+        MHD_run(d);
+        if (pw_stream_suspended_count() == 0) break;
+    }
     MHD_run(d);
     MHD_stop_daemon(d);
+    pw_stream_watch_init(-1);
     if (ep >= 0) close(ep);
     if (tfd >= 0) close(tfd);
     if (sfd >= 0) close(sfd);

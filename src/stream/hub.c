@@ -43,6 +43,7 @@ struct pw_hub {
     struct pw_event **ring;
     size_t ring_cap, ring_head, ring_len;
     int64_t floor, latest;
+    int64_t now; /* the last tick's time: when a subscriber last had something queued */
 };
 
 /* ---- events ---- */
@@ -214,6 +215,7 @@ size_t pw_hub_replay(struct pw_hub *h, struct pw_sub *sub, int64_t last_id)
 
 void pw_hub_push_idle(struct pw_hub *h, struct pw_event *ev, int64_t now, int64_t idle_ms)
 {
+    h->now = now;
     struct pw_sub *s;
     DL_FOREACH(h->subs, s)
     {
@@ -319,6 +321,7 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
         s->qhead = 0;
     }
     pw_event_ref(ev);
+    if (s->hub->now > s->last_push) s->last_push = s->hub->now; /* accurate to one tick */
     s->q[(s->qhead + s->qlen) % s->qcap] = ev;
     s->qlen++;
     s->qbytes += ev->len;

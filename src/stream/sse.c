@@ -3,21 +3,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 
 struct pw_stream {
     struct pw_sub *sub;
     struct MHD_Connection *conn;
+    int fd;         /* the connection's socket, watched for the peer hanging up */
     bool suspended;
+    bool peer_gone; /* the client closed: end the response at once */
     pw_stream_close_fn on_close;
     void *ctx;
 };
+
+static size_t suspended_count; /* streams parked now (the event loop's thread only) */
+static int watch_epfd = -1;    /* the event loop's epoll: reports peers that hang up */
+
+void pw_stream_watch_init(int epfd)
+{
+    watch_epfd = epfd;
+}
+
+size_t pw_stream_suspended_count(void)
+{
+    return suspended_count;
+}
 
 static void stream_wake(void *ctx)
 {
     struct pw_stream *s = ctx;
     if (s->suspended) {
         s->suspended = false;
+        suspended_count--;
         MHD_resume_connection(s->conn);
     }
 }
@@ -26,20 +43,28 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct pw_stream *s = cls;
-    if (pw_sub_overflowed(s->sub)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (pw_sub_overflowed(s->sub) || s->peer_gone) return MHD_CONTENT_READER_END_WITH_ERROR;
     size_t n = pw_sub_read(s->sub, buf, max);
     if (n > 0) return (ssize_t)n;
     if (pw_sub_closing(s->sub)) return MHD_CONTENT_READER_END_OF_STREAM;
     /* nothing to send: park the connection until an event arrives (legal only from here
      * or the access handler, which is why waking goes through MHD_resume_connection) */
     s->suspended = true;
+    suspended_count++;
     MHD_suspend_connection(s->conn);
     return 0;
+}
+
+void pw_stream_peer_closed(struct pw_stream *s)
+{
+    s->peer_gone = true;
+    stream_wake(s); /* a parked stream must run its reader to end */
 }
 
 static void stream_free(void *cls)
 {
     struct pw_stream *s = cls;
+    if (s->fd >= 0 && watch_epfd >= 0) epoll_ctl(watch_epfd, EPOLL_CTL_DEL, s->fd, NULL);
     if (s->on_close) s->on_close(s->ctx);
     pw_sub_free(s->sub);
     free(s);
@@ -52,6 +77,7 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn
     struct pw_stream *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->conn = conn;
+    s->fd = -1;
     s->sub = pw_sub_new(hub, stream_wake, s, now);
     if (!s->sub) {
         free(s);
@@ -66,6 +92,15 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn
     }
     s->on_close = on_close;
     s->ctx = ctx;
+    /* A parked (suspended) connection is not watched by libmicrohttpd, so a client that
+     * leaves would only be noticed at the next keep-alive write. Our own epoll watches the
+     * socket for the peer's hang-up only (edge-triggered, no EPOLLIN), so a closed dashboard
+     * is seen at once and "seen" stops then, not a keep-alive interval later. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci && watch_epfd >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = s};
+        if (epoll_ctl(watch_epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0) s->fd = ci->connect_fd;
+    }
     MHD_add_response_header(*resp, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(*resp, "Cache-Control", "no-store");
     MHD_add_response_header(*resp, "X-Accel-Buffering", "no"); /* nginx: do not buffer */

@@ -6,6 +6,7 @@
 #define PW_SSE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <microhttpd.h>
@@ -22,6 +23,12 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn
                                  pw_stream_close_fn on_close, void *ctx,
                                  struct MHD_Response **resp);
 struct pw_sub *pw_stream_sub(struct pw_stream *s);
+/* The event loop's epoll fd: streams register their socket there for EPOLLRDHUP, with the
+ * stream as data.ptr; the loop calls pw_stream_peer_closed() when it fires. */
+void pw_stream_watch_init(int epfd);
+void pw_stream_peer_closed(struct pw_stream *s);
+/* How many streams are parked (suspended) right now. */
+size_t pw_stream_suspended_count(void);
 
 /* Parses a Last-Event-ID header: a decimal sequence number of at most 18 digits (surrounding
  * spaces allowed). False for anything else, which callers treat as "no id". */

@@ -12,7 +12,8 @@ main.replaceChildren(
   el('section', { class: 'card', 'aria-labelledby': 'start-h' },
     el('h2', { id: 'start-h' }, 'Talk to a mechanic on video'),
     el('p', { class: 'subtext' }, 'Pick your vehicle and a plan, then the mechanic you want, or the first available.'),
-    el('a', { class: 'btn btn-primary', href: '/wizard', role: 'button' }, 'Start a session')),
+    el('button', { class: 'btn btn-primary', type: 'button', onclick: () => { location.href = '/wizard'; } },
+      'Start a session')),
   el('section', { class: 'card', 'aria-labelledby': 'veh-h' },
     el('h2', { id: 'veh-h' }, 'Your vehicles'),
     vehicles.length

@@ -39,7 +39,7 @@ async function flip() {
   describe();
 }
 
-main.replaceChildren(
+main.replaceChildren(...[
   el('h1', {}, 'Mechanic dashboard'),
   approved ? null : el('p', { class: 'notice', role: 'status' },
     own.status === 'pending' ? 'Your account is waiting for approval. You can go online once an operator approves it.'
@@ -55,7 +55,7 @@ main.replaceChildren(
     el('h2', { id: 'offers-h' }, 'Offers'),
     el('p', { class: 'muted' }, 'New session requests will appear here while you are online.')),
   live,
-);
+].filter(Boolean));
 describe();
 
 // Keeps this mechanic "seen" while the page is open.

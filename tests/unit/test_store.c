@@ -1,0 +1,625 @@
+/* The SQLite backend of the storage interface, on a real file in a temporary folder:
+ * migrations, accounts, logins, catalogue, vehicles, atomic presence writes, savepoint
+ * transactions and event sequence numbers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "core/log.h"
+#include "store/schema_sqlite.h"
+#include "store/store.h"
+
+#define NOW 1767225600000LL
+
+struct fx {
+    char dir[64];
+    char path[128];
+    char url[160];
+    struct store *st;
+};
+
+static void reopen(struct fx *f)
+{
+    store_close(f->st);
+    char err[256] = "";
+    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("reopen: %s", err);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/pw_store_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/pitwall.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    char err[256] = "";
+    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (int i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct pw_user user(const char *id, const char *email, enum pw_role role)
+{
+    struct pw_user u = {0};
+    snprintf(u.id, sizeof u.id, "%s", id);
+    snprintf(u.email, sizeof u.email, "%s", email);
+    snprintf(u.name, sizeof u.name, "Name of %s", id);
+    snprintf(u.city, sizeof u.city, "Toronto");
+    snprintf(u.password_hash, sizeof u.password_hash, "$argon2id$v=19$m=65536,t=2,p=1$fake");
+    u.role = role;
+    u.credit_balance_cents = 10000;
+    u.free_session_used = false;
+    u.created_at = NOW;
+    return u;
+}
+
+static struct pw_mechanic mechanic(const char *id, const char *user_id)
+{
+    struct pw_mechanic m = {0};
+    snprintf(m.id, sizeof m.id, "%s", id);
+    snprintf(m.user_id, sizeof m.user_id, "%s", user_id);
+    snprintf(m.name, sizeof m.name, "Mechanic %s", id);
+    snprintf(m.city, sizeof m.city, "Toronto");
+    snprintf(m.country, sizeof m.country, "Canada");
+    m.rating_tenths = 47;
+    m.completed_sessions = 12;
+    m.years_of_experience = 9;
+    m.is_brand_specialist = true;
+    snprintf(m.brands[m.n_brands++], PW_TAG_MAX + 1, "Tesla");
+    snprintf(m.brands[m.n_brands++], PW_TAG_MAX + 1, "BMW");
+    snprintf(m.keywords[m.n_keywords++], PW_TAG_MAX + 1, "Electrical");
+    m.status = PW_MECH_APPROVED;
+    m.can_accept_sessions = true;
+    m.presence = PW_OFFLINE;
+    return m;
+}
+
+static void add_mechanic(struct fx *f, const char *id)
+{
+    char uid[PW_ID_LEN + 1], email[64];
+    snprintf(uid, sizeof uid, "u-%s", id);
+    snprintf(email, sizeof email, "%s@test.invalid", id);
+    struct pw_user u = user(uid, email, PW_ROLE_MECHANIC);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    struct pw_mechanic m = mechanic(id, uid);
+    assert_int_equal(store_mechanic_insert(f->st, &m), PW_OK);
+}
+
+static int user_version(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- migrations ---- */
+
+static void test_migrations_then_reopen(void **state)
+{
+    struct fx *f = *state;
+    int want = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
+    assert_int_equal(user_version(f->path), want);
+    bool empty = false;
+    assert_int_equal(store_is_empty(f->st, &empty), PW_OK);
+    assert_true(empty);
+    assert_string_equal(f->st->ops->name, "sqlite");
+
+    struct pw_user u = user("u1", "a@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    assert_int_equal(store_is_empty(f->st, &empty), PW_OK);
+    assert_false(empty);
+
+    /* reopening does not run the migrations again (they would fail on existing tables)
+     * and keeps the data */
+    reopen(f);
+    reopen(f);
+    assert_int_equal(user_version(f->path), want);
+    assert_int_equal(store_is_empty(f->st, &empty), PW_OK);
+    assert_false(empty);
+    struct pw_user got;
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_string_equal(got.email, "a@test.invalid");
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    f->st = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[256] = "";
+    struct store *st = NULL;
+    assert_int_not_equal(store_open(f->url, &st, err, sizeof err), PW_OK);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(user_version(f->path), 999); /* untouched */
+}
+
+static void test_unknown_url_refused(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct store *st = NULL;
+    assert_int_not_equal(store_open("mysql://localhost/x", &st, err, sizeof err), PW_OK);
+    assert_true(strlen(err) > 0);
+    assert_null(st);
+    err[0] = '\0';
+    assert_int_not_equal(store_open("sqlite:/nonexistent-dir-pw/x/y.db", &st, err, sizeof err),
+                         PW_OK);
+    assert_true(strlen(err) > 0);
+}
+
+/* ---- accounts ---- */
+
+static void test_user_insert_and_lookup(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user u = user("u1", "alex@test.invalid", PW_ROLE_CUSTOMER);
+    u.credit_balance_cents = 12345;
+    u.free_session_used = true;
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+
+    struct pw_user got;
+    assert_int_equal(store_user_by_email(f->st, "alex@test.invalid", &got), PW_OK);
+    assert_string_equal(got.id, "u1");
+    assert_string_equal(got.email, "alex@test.invalid");
+    assert_string_equal(got.name, "Name of u1");
+    assert_string_equal(got.city, "Toronto");
+    assert_string_equal(got.password_hash, u.password_hash);
+    assert_int_equal(got.role, PW_ROLE_CUSTOMER);
+    assert_int_equal(got.credit_balance_cents, 12345);
+    assert_true(got.free_session_used);
+    assert_int_equal(got.created_at, NOW);
+    assert_string_equal(got.mechanic_id, "");
+
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_string_equal(got.email, "alex@test.invalid");
+    assert_string_equal(got.mechanic_id, "");
+
+    assert_int_equal(store_user_by_email(f->st, "nobody@test.invalid", &got), PW_ENOTFOUND);
+    assert_int_equal(store_user_by_id(f->st, "nope", &got), PW_ENOTFOUND);
+
+    /* a mechanic's account carries its mechanic id */
+    add_mechanic(f, "m1");
+    assert_int_equal(store_user_by_email(f->st, "m1@test.invalid", &got), PW_OK);
+    assert_int_equal(got.role, PW_ROLE_MECHANIC);
+    assert_string_equal(got.mechanic_id, "m1");
+}
+
+static void test_duplicate_email(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user a = user("u1", "same@test.invalid", PW_ROLE_CUSTOMER);
+    struct pw_user b = user("u2", "same@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &a), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &b), PW_EEMAILTAKEN);
+    struct pw_user got;
+    assert_int_equal(store_user_by_id(f->st, "u2", &got), PW_ENOTFOUND);
+    assert_int_equal(store_user_by_email(f->st, "same@test.invalid", &got), PW_OK);
+    assert_string_equal(got.id, "u1");
+    /* the failed insert left the connection usable */
+    struct pw_user c = user("u3", "other@test.invalid", PW_ROLE_ADMIN);
+    assert_int_equal(store_user_insert(f->st, &c), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u3", &got), PW_OK);
+    assert_int_equal(got.role, PW_ROLE_ADMIN);
+}
+
+static void test_auth_sessions(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user u = user("u1", "a@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+
+    struct pw_auth_session s = {0};
+    memset(s.token_hash, 'a', 64);
+    snprintf(s.user_id, sizeof s.user_id, "u1");
+    snprintf(s.csrf_token, sizeof s.csrf_token, "csrf-token-1");
+    s.created_at = NOW;
+    s.expires_at = NOW + 1000;
+    assert_int_equal(store_auth_session_insert(f->st, &s), PW_OK);
+
+    struct pw_auth_session got;
+    assert_int_equal(store_auth_session_get(f->st, s.token_hash, NOW + 999, &got), PW_OK);
+    assert_string_equal(got.token_hash, s.token_hash);
+    assert_string_equal(got.user_id, "u1");
+    assert_string_equal(got.csrf_token, "csrf-token-1");
+    assert_int_equal(got.created_at, NOW);
+    assert_int_equal(got.expires_at, NOW + 1000);
+
+    /* expired: not found */
+    assert_int_equal(store_auth_session_get(f->st, s.token_hash, NOW + 1000, &got), PW_ENOTFOUND);
+    assert_int_equal(store_auth_session_get(f->st, s.token_hash, NOW + 5000, &got), PW_ENOTFOUND);
+
+    char other[65];
+    memset(other, 'b', 64);
+    other[64] = '\0';
+    assert_int_equal(store_auth_session_get(f->st, other, NOW, &got), PW_ENOTFOUND);
+
+    assert_int_equal(store_auth_session_delete(f->st, s.token_hash), PW_OK);
+    assert_int_equal(store_auth_session_get(f->st, s.token_hash, NOW, &got), PW_ENOTFOUND);
+    assert_int_equal(store_auth_session_delete(f->st, s.token_hash), PW_OK); /* idempotent */
+
+    /* a login of an unknown user is refused (foreign key) */
+    struct pw_auth_session bad = s;
+    snprintf(bad.user_id, sizeof bad.user_id, "ghost");
+    assert_int_not_equal(store_auth_session_insert(f->st, &bad), PW_OK);
+}
+
+/* ---- catalogue and vehicles ---- */
+
+struct slugs {
+    int n;
+    char slug[8][32];
+    struct pw_plan plan[8];
+};
+
+static void collect_plan(void *ctx, const struct pw_plan *p)
+{
+    struct slugs *s = ctx;
+    assert_true(s->n < 8);
+    s->plan[s->n] = *p;
+    snprintf(s->slug[s->n++], 32, "%s", p->slug);
+}
+
+static void test_plans_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct pw_plan video = {"video", "Standard Video", 2999, 3999};
+    struct pw_plan free_ = {"free", "Free", 0, 0};
+    struct pw_plan diag = {"diagnostic", "Full Diagnostic", 4999, 5999};
+    struct pw_plan extra = {"aaa", "Tie on sort", 1, 2};
+    assert_int_equal(store_plan_insert(f->st, &diag, 2), PW_OK);
+    assert_int_equal(store_plan_insert(f->st, &video, 1), PW_OK);
+    assert_int_equal(store_plan_insert(f->st, &free_, 0), PW_OK);
+    assert_int_equal(store_plan_insert(f->st, &extra, 2), PW_OK);
+    assert_int_not_equal(store_plan_insert(f->st, &video, 5), PW_OK); /* slug taken */
+
+    struct slugs s = {0};
+    assert_int_equal(store_plans_each(f->st, collect_plan, &s), PW_OK);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.slug[0], "free");
+    assert_string_equal(s.slug[1], "video");
+    assert_string_equal(s.slug[2], "aaa"); /* same sort as diagnostic: by slug */
+    assert_string_equal(s.slug[3], "diagnostic");
+    assert_string_equal(s.plan[1].name, "Standard Video");
+    assert_int_equal(s.plan[1].standard_price_cents, 2999);
+    assert_int_equal(s.plan[1].specialist_price_cents, 3999);
+}
+
+struct vehicles {
+    int n;
+    struct pw_vehicle v[8];
+};
+
+static void collect_vehicle(void *ctx, const struct pw_vehicle *v)
+{
+    struct vehicles *s = ctx;
+    assert_true(s->n < 8);
+    s->v[s->n++] = *v;
+}
+
+static void test_vehicles_of_owner(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user a = user("ua", "a@test.invalid", PW_ROLE_CUSTOMER);
+    struct pw_user b = user("ub", "b@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &a), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &b), PW_OK);
+    struct pw_vehicle vs[] = {
+        {"v-z", "ua", 2020, "Tesla", "Model 3"},
+        {"v-b", "ub", 2015, "Ford", "Focus"},
+        {"v-a", "ua", 2017, "Honda", "Civic"}, /* id sorts first, inserted later */
+    };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_vehicle_insert(f->st, &vs[i]), PW_OK);
+
+    struct vehicles got = {0};
+    assert_int_equal(store_vehicles_of(f->st, "ua", collect_vehicle, &got), PW_OK);
+    assert_int_equal(got.n, 2);
+    assert_string_equal(got.v[0].id, "v-z"); /* in the order they were added */
+    assert_string_equal(got.v[0].owner_id, "ua");
+    assert_int_equal(got.v[0].year, 2020);
+    assert_string_equal(got.v[0].make, "Tesla");
+    assert_string_equal(got.v[0].model, "Model 3");
+    assert_string_equal(got.v[1].id, "v-a");
+
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_vehicles_of(f->st, "ub", collect_vehicle, &got), PW_OK);
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.v[0].make, "Ford");
+
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_vehicles_of(f->st, "nobody", collect_vehicle, &got), PW_OK);
+    assert_int_equal(got.n, 0);
+
+    /* a vehicle of an unknown owner is refused (foreign key) */
+    struct pw_vehicle orphan = {"v-o", "ghost", 2000, "Lada", "Niva"};
+    assert_int_not_equal(store_vehicle_insert(f->st, &orphan), PW_OK);
+}
+
+/* ---- mechanics, presence and events ---- */
+
+struct mechs {
+    int n;
+    struct pw_mechanic m[8];
+};
+
+static void collect_mechanic(void *ctx, const struct pw_mechanic *m)
+{
+    struct mechs *s = ctx;
+    assert_true(s->n < 8);
+    s->m[s->n++] = *m;
+}
+
+struct evs {
+    int n;
+    int64_t seq[16];
+    char payload[16][64];
+    char channel[16][64];
+};
+
+static void collect_event(void *ctx, const struct store_event *e)
+{
+    struct evs *s = ctx;
+    assert_true(s->n < 16);
+    s->seq[s->n] = e->seq;
+    snprintf(s->payload[s->n], 64, "%s", e->payload);
+    snprintf(s->channel[s->n++], 64, "%s", e->channel);
+}
+
+static int count_events(struct fx *f)
+{
+    struct evs e = {0};
+    assert_int_equal(store_events_tail(f->st, 1000, collect_event, &e), PW_OK);
+    return e.n;
+}
+
+static void test_mechanic_round_trip(void **state)
+{
+    struct fx *f = *state;
+    add_mechanic(f, "m1");
+    struct mechs got = {0};
+    assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
+    assert_int_equal(got.n, 1);
+    struct pw_mechanic want = mechanic("m1", "u-m1");
+    struct pw_mechanic *m = &got.m[0];
+    assert_string_equal(m->id, want.id);
+    assert_string_equal(m->user_id, want.user_id);
+    assert_string_equal(m->name, want.name);
+    assert_int_equal(m->rating_tenths, 47);
+    assert_int_equal(m->completed_sessions, 12);
+    assert_int_equal(m->years_of_experience, 9);
+    assert_true(m->is_brand_specialist);
+    assert_int_equal(m->n_brands, 2);
+    assert_string_equal(m->brands[0], "Tesla");
+    assert_string_equal(m->brands[1], "BMW");
+    assert_int_equal(m->n_keywords, 1);
+    assert_string_equal(m->keywords[0], "Electrical");
+    assert_string_equal(m->city, "Toronto");
+    assert_string_equal(m->country, "Canada");
+    assert_int_equal(m->status, PW_MECH_APPROVED);
+    assert_true(m->can_accept_sessions);
+    assert_int_equal(m->presence, PW_OFFLINE);
+    assert_int_equal(m->last_seen_at, 0);
+}
+
+static void test_presence_save_is_atomic(void **state)
+{
+    struct fx *f = *state;
+    add_mechanic(f, "m1");
+
+    /* an unknown mechanic: an error and no event row */
+    struct store_event ev = {.type = "presence",
+                             .channel = "presence:ghost",
+                             .payload = "{\"id\":\"ghost\"}",
+                             .created_at = NOW};
+    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, &ev), PW_OK);
+    assert_int_equal(count_events(f), 0);
+    int64_t latest = -1;
+    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(latest, 0);
+
+    /* an event that cannot be written (payload NOT NULL): the presence row is not
+     * changed either */
+    struct store_event broken = {
+        .type = "presence", .channel = "presence:m1", .payload = NULL, .created_at = NOW};
+    assert_int_not_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, &broken), PW_OK);
+    struct mechs got = {0};
+    assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
+    assert_int_equal(got.m[0].presence, PW_OFFLINE);
+    assert_int_equal(got.m[0].last_seen_at, 0);
+    assert_int_equal(count_events(f), 0);
+
+    /* the same inside a caller's transaction, which then commits */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, &ev), PW_OK);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    assert_int_equal(count_events(f), 0);
+
+    /* and a good one: both written, seq given */
+    struct store_event ok = {.type = "presence",
+                             .channel = "presence:m1",
+                             .payload = "{\"id\":\"m1\"}",
+                             .created_at = NOW};
+    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW + 7, &ok), PW_OK);
+    assert_true(ok.seq > 0);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
+    assert_int_equal(got.m[0].presence, PW_ONLINE);
+    assert_int_equal(got.m[0].last_seen_at, NOW + 7);
+    struct evs e = {0};
+    assert_int_equal(store_events_tail(f->st, 10, collect_event, &e), PW_OK);
+    assert_int_equal(e.n, 1);
+    assert_int_equal(e.seq[0], ok.seq);
+    assert_string_equal(e.channel[0], "presence:m1");
+    assert_string_equal(e.payload[0], "{\"id\":\"m1\"}");
+
+    /* last_seen_save writes only last_seen_at, no event */
+    assert_int_equal(store_last_seen_save(f->st, "m1", NOW + 99), PW_OK);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
+    assert_int_equal(got.m[0].presence, PW_ONLINE);
+    assert_int_equal(got.m[0].last_seen_at, NOW + 99);
+    assert_int_equal(count_events(f), 1);
+}
+
+static void test_event_sequence(void **state)
+{
+    struct fx *f = *state;
+    add_mechanic(f, "m1");
+    int64_t latest = -1;
+    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(latest, 0);
+    enum pw_state states[] = {PW_ONLINE, PW_BUSY, PW_ONLINE, PW_OFFLINE};
+    int64_t prev = 0;
+    for (int i = 0; i < 4; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"n\":%d}", i);
+        struct store_event ev = {.type = "presence",
+                                 .channel = "presence:m1",
+                                 .payload = payload,
+                                 .created_at = NOW + i};
+        assert_int_equal(store_presence_save(f->st, "m1", states[i], NOW + i, &ev), PW_OK);
+        assert_true(ev.seq > prev);
+        prev = ev.seq;
+    }
+    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(latest, prev);
+    assert_int_equal(latest, 4);
+
+    /* the newest two, oldest first */
+    struct evs e = {0};
+    assert_int_equal(store_events_tail(f->st, 2, collect_event, &e), PW_OK);
+    assert_int_equal(e.n, 2);
+    assert_int_equal(e.seq[0], 3);
+    assert_int_equal(e.seq[1], 4);
+    assert_string_equal(e.payload[0], "{\"n\":2}");
+    assert_string_equal(e.payload[1], "{\"n\":3}");
+
+    /* the high-water mark survives a reopen */
+    reopen(f);
+    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(latest, 4);
+}
+
+/* ---- transactions ---- */
+
+static void test_rollback_leaves_nothing(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    struct pw_user u = user("u1", "a@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    struct pw_user got;
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK); /* visible inside */
+    store_tx_rollback(f->st);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_ENOTFOUND);
+    bool empty = false;
+    assert_int_equal(store_is_empty(f->st, &empty), PW_OK);
+    assert_true(empty);
+    reopen(f);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_ENOTFOUND);
+
+    /* and a commit keeps, across a reopen */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    reopen(f);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+}
+
+static void test_nested_transactions(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user u1 = user("u1", "1@test.invalid", PW_ROLE_CUSTOMER);
+    struct pw_user u2 = user("u2", "2@test.invalid", PW_ROLE_CUSTOMER);
+    struct pw_user u3 = user("u3", "3@test.invalid", PW_ROLE_CUSTOMER);
+    struct pw_user got;
+
+    /* inner rolled back, outer committed: only the outer's work stays */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &u1), PW_OK);
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &u2), PW_OK);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_user_by_id(f->st, "u2", &got), PW_ENOTFOUND);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    reopen(f);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u2", &got), PW_ENOTFOUND);
+
+    /* inner committed, outer rolled back: nothing stays */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &u3), PW_OK);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_user_by_id(f->st, "u3", &got), PW_ENOTFOUND);
+
+    /* a store function that is its own transaction composes inside a caller's one */
+    add_mechanic(f, "m1");
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    struct store_event ev = {
+        .type = "presence", .channel = "presence:m1", .payload = "{}", .created_at = NOW};
+    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, &ev), PW_OK);
+    store_tx_rollback(f->st);
+    assert_int_equal(count_events(f), 0);
+    struct mechs m = {0};
+    assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &m), PW_OK);
+    assert_int_equal(m.m[0].presence, PW_OFFLINE);
+
+    /* the connection is back to autocommit: a plain write is durable */
+    assert_int_equal(store_user_insert(f->st, &u3), PW_OK);
+    reopen(f);
+    assert_int_equal(store_user_by_id(f->st, "u3", &got), PW_OK);
+}
+
+int main(void)
+{
+    pw_log_set_level(PW_LOG_OFF);
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_migrations_then_reopen), T(test_newer_schema_refused),
+        T(test_unknown_url_refused),    T(test_user_insert_and_lookup),
+        T(test_duplicate_email),        T(test_auth_sessions),
+        T(test_plans_in_order),         T(test_vehicles_of_owner),
+        T(test_mechanic_round_trip),    T(test_presence_save_is_atomic),
+        T(test_event_sequence),         T(test_rollback_leaves_nothing),
+        T(test_nested_transactions),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
