@@ -21,6 +21,12 @@ static const char *env(const char *name)
 
 static int serve(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            pw_config_usage(stdout);
+            return 0;
+        }
+    }
     struct pw_config cfg;
     char err[512];
     pw_config_defaults(&cfg);
