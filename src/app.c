@@ -75,6 +75,20 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
                                          .hub = app->hub,
                                          .clock = &app->clock,
                                          .timeout_ms = (int64_t)cfg->presence_timeout_s * 1000};
+    app->routing = (struct pw_routing){.store = app->store,
+                                       .dir = app->dir,
+                                       .hub = app->hub,
+                                       .presence = &app->presence,
+                                       .clock = &app->clock,
+                                       .priority_window_ms = (int64_t)cfg->priority_window_s * 1000,
+                                       .request_ttl_ms = (int64_t)cfg->request_ttl_s * 1000,
+                                       .broadcast_size = cfg->broadcast_size};
+    app->presence.on_change = pw_routing_presence_changed;
+    app->presence.on_change_ctx = &app->routing;
+    if ((e = pw_routing_init(&app->routing))) {
+        snprintf(err, errlen, "could not resume routing");
+        return e;
+    }
     app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
     app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
     app->workers = pw_workers_start(2);
@@ -96,6 +110,7 @@ void pw_app_tick(struct pw_app *app)
 {
     int64_t now = pw_clock_now(&app->clock);
     pw_presence_sweep(&app->presence);
+    pw_routing_tick(&app->routing);
     pw_hub_push_idle(app->hub, app->keepalive, now, (int64_t)app->cfg.keepalive_s * 1000);
     pw_throttle_prune(app->login_by_email, now);
     pw_throttle_prune(app->login_by_addr, now);

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "presence/presence.h"
+#include "routing/routing.h"
 
 struct store;
 struct pw_hub;
@@ -34,6 +35,7 @@ struct pw_app {
     struct pw_directory *dir;
     struct pw_hub *hub;
     struct pw_presence presence;
+    struct pw_routing routing;
     struct pw_throttle *login_by_email;
     struct pw_throttle *login_by_addr;
     struct pw_workers *workers;

@@ -32,4 +32,21 @@ void api_presence_set(struct http_request *r);
 void api_presence_stream(struct http_request *r);
 void api_mechanic_stream(struct http_request *r);
 
+/* sessions.c */
+void api_sessions_create(struct http_request *r);
+void api_sessions_list(struct http_request *r);
+void api_sessions_get(struct http_request *r);
+void api_sessions_accept(struct http_request *r);
+void api_sessions_decline(struct http_request *r);
+void api_sessions_skip(struct http_request *r);
+void api_sessions_cancel(struct http_request *r);
+void api_sessions_end(struct http_request *r);
+void api_sessions_rate(struct http_request *r);
+void api_sessions_stream(struct http_request *r);
+void api_mechanic_offers(struct http_request *r);
+
+/* payments.c */
+void api_card_checkout(struct http_request *r, const char *session_id);
+void api_stripe_webhook(struct http_request *r);
+
 #endif

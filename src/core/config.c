@@ -48,7 +48,7 @@ static const struct opt opts[] = {
     {"web-root", STR(web_root), 0, 0, "DIR", "folder of the web UI's files (default web)"},
     {"log-level", STR(log_level), 0, 0, "LEVEL", "debug, info, warn, error or off (default info)"},
     {"max-connections", INT(max_connections, 16, 1000000), "N",
-     "open connections at most (default 19000; keep under the descriptor limit)"},
+     "open connections at most (default 19500; keep under the descriptor limit)"},
     {"keepalive", INT(keepalive_s, 1, 3600), "SEC",
      "comment line on idle streams so proxies keep them open (default 15)"},
     {"replay-events", INT(replay_events, 1, 10000000), "N",
@@ -69,7 +69,7 @@ void pw_config_defaults(struct pw_config *c)
     strcpy(c->stripe_api_base, "https://api.stripe.com");
     strcpy(c->web_root, "web");
     strcpy(c->log_level, "info");
-    c->max_connections = 19000;
+    c->max_connections = 19500;
     c->keepalive_s = 15;
     c->replay_events = 16384;
 }

@@ -18,6 +18,13 @@
     X(PW_ECONFLICT, 409, "conflict", "The request conflicts with the current state.")              \
     X(PW_EEMAILTAKEN, 409, "email_taken", "An account with this email already exists.")            \
     X(PW_EBUSY, 409, "busy", "You are in a session; end it first.")                                \
+    X(PW_ETAKEN, 409, "taken", "This session was already taken, cancelled or expired.")           \
+    X(PW_EFREEUSED, 409, "free_session_used", "The free session was already used.")              \
+    X(PW_ENOTOFFERED, 403, "not_offered", "This session was not offered to you.")                \
+    X(PW_ECREDITS, 402, "insufficient_credits", "Not enough credits for this session.")          \
+    X(PW_ECARD, 400, "card_unavailable", "Card payments are not configured on this server.")     \
+    X(PW_EBADSIG, 400, "bad_signature", "Missing or invalid Stripe-Signature.")                  \
+    X(PW_EUPSTREAM, 502, "payment_provider", "The payment provider did not answer as expected.") \
     X(PW_ETOOLARGE, 413, "payload_too_large", "The request body is larger than 64 KiB.")           \
     X(PW_ETHROTTLED, 429, "too_many_requests", "Too many attempts; try again later.")              \
     X(PW_EINTERNAL, 500, "internal", "Something went wrong on our side.")                          \

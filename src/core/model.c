@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *role_names[] = {"customer", "mechanic", "admin"};
@@ -54,4 +55,40 @@ bool pw_mechanic_status_parse(const char *s, enum pw_mechanic_status *out)
     if (!parse(status_names, 3, s, &v)) return false;
     *out = (enum pw_mechanic_status)v;
     return true;
+}
+
+static const char *session_names[] = {"awaiting_payment", "priority", "broadcast", "accepted",
+                                      "ended", "cancelled", "expired"};
+
+const char *pw_session_state_name(enum pw_session_state s)
+{
+    return session_names[s];
+}
+
+bool pw_session_state_parse(const char *s, enum pw_session_state *out)
+{
+    int v;
+    if (!parse(session_names, 7, s, &v)) return false;
+    *out = (enum pw_session_state)v;
+    return true;
+}
+
+const char *pw_offer_kind_name(enum pw_offer_kind k)
+{
+    return k == PW_OFFER_PRIORITY ? "priority" : "broadcast";
+}
+
+const char *pw_offer_outcome_name(enum pw_offer_outcome o)
+{
+    static const char *names[] = {NULL, "accepted", "declined", "expired", "withdrawn"};
+    return names[o];
+}
+
+void pw_session_clear(struct pw_session *s)
+{
+    free(s->intake_json);
+    free(s->outcome_notes);
+    free(s->rating_comment);
+    free(s->checkout_url);
+    memset(s, 0, sizeof *s);
 }

@@ -74,6 +74,65 @@ struct pw_plan {
     int64_t specialist_price_cents;
 };
 
+enum pw_session_state {
+    PW_SESSION_AWAITING_PAYMENT,
+    PW_SESSION_PRIORITY,
+    PW_SESSION_BROADCAST,
+    PW_SESSION_ACCEPTED,
+    PW_SESSION_ENDED,
+    PW_SESSION_CANCELLED,
+    PW_SESSION_EXPIRED,
+};
+const char *pw_session_state_name(enum pw_session_state s);
+bool pw_session_state_parse(const char *s, enum pw_session_state *out);
+
+enum pw_offer_kind { PW_OFFER_PRIORITY, PW_OFFER_BROADCAST };
+enum pw_offer_outcome { PW_OFFER_LIVE, PW_OFFER_ACCEPTED, PW_OFFER_DECLINED, PW_OFFER_EXPIRED,
+                        PW_OFFER_WITHDRAWN };
+const char *pw_offer_kind_name(enum pw_offer_kind k);
+const char *pw_offer_outcome_name(enum pw_offer_outcome o); /* NULL for live */
+
+#define PW_CONCERN_MIN 10
+#define PW_CONCERN_MAX 2000
+#define PW_NOTES_MAX 2000
+
+/* A session request (SPEC §2, §4.7). Text fields hold what the customer typed. */
+struct pw_session {
+    char id[PW_ID_LEN + 1];
+    char customer_id[PW_ID_LEN + 1];
+    char vehicle_id[PW_ID_LEN + 1];
+    char plan_slug[32];
+    bool is_specialist;
+    char preferred_mechanic_id[PW_ID_LEN + 1]; /* "" = none */
+    bool priority_routing;                     /* routing_type priority_broadcast */
+    char *intake_json;                         /* {"concern","symptoms","urgency"}; owned */
+    int64_t waiver_accepted_at;
+    char payment_method[16]; /* free | credits | card */
+    char payment_status[16]; /* paid | pending | refunded */
+    int64_t price_cents;
+    enum pw_session_state state;
+    char assigned_mechanic_id[PW_ID_LEN + 1];
+    int64_t created_at, routing_started_at, priority_ends_at, expires_at, accepted_at, ended_at;
+    char outcome[16]; /* resolved | escalated | unresolved | "" */
+    char *outcome_notes;  /* owned, may be NULL */
+    int rating_score;     /* -1 = not rated */
+    char *rating_comment; /* owned, may be NULL */
+    char checkout_id[128];
+    char *checkout_url; /* owned, may be NULL */
+    char rollout_group[16];
+};
+void pw_session_clear(struct pw_session *s); /* frees the owned strings */
+
+struct pw_offer {
+    int64_t id;
+    char session_id[PW_ID_LEN + 1];
+    char mechanic_id[PW_ID_LEN + 1];
+    enum pw_offer_kind kind;
+    int64_t offered_at, expires_at;
+    enum pw_offer_outcome outcome;
+    int64_t outcome_at;
+};
+
 /* A login: the cookie holds a random token, the database only its SHA-256. */
 struct pw_auth_session {
     char token_hash[65];

@@ -27,6 +27,18 @@ static const struct route routes[] = {
     {HTTP_POST, "/api/mechanic/presence", api_presence_set},
     {HTTP_GET, "/api/mechanic/stream", api_mechanic_stream},
     {HTTP_GET, "/api/presence/stream", api_presence_stream},
+    {HTTP_GET, "/api/mechanic/offers", api_mechanic_offers},
+    {HTTP_POST, "/api/sessions", api_sessions_create},
+    {HTTP_GET, "/api/sessions", api_sessions_list},
+    {HTTP_GET, "/api/sessions/{id}", api_sessions_get},
+    {HTTP_POST, "/api/sessions/{id}/accept", api_sessions_accept},
+    {HTTP_POST, "/api/sessions/{id}/decline", api_sessions_decline},
+    {HTTP_POST, "/api/sessions/{id}/skip-priority", api_sessions_skip},
+    {HTTP_POST, "/api/sessions/{id}/cancel", api_sessions_cancel},
+    {HTTP_POST, "/api/sessions/{id}/end", api_sessions_end},
+    {HTTP_POST, "/api/sessions/{id}/rating", api_sessions_rate},
+    {HTTP_GET, "/api/sessions/{id}/stream", api_sessions_stream},
+    {HTTP_POST, "/api/webhooks/stripe", api_stripe_webhook},
 };
 
 /* Matches path against pattern; copies a {id} segment into param. */

@@ -175,6 +175,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     enum MHD_Result ret = MHD_queue_response(conn, r->status, r->response);
     if (!r->response_borrowed) MHD_destroy_response(r->response);
     r->response = NULL;
+    if (r->is_stream) { /* a stream lives long: keep only what the final log line needs */
+        pw_query_free(&r->query);
+        free(r->uri);
+        r->uri = NULL;
+        free(r->body);
+        r->body = NULL;
+        r->body_cap = r->body_len = 0;
+    }
     return ret;
 }
 
@@ -259,9 +267,9 @@ int http_serve(struct pw_app *app)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        /* a small pool per connection keeps idle streams cheap; it also bounds the request
-         * line and headers (MHD answers 414/431 beyond it) */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+        /* a small pool per connection keeps idle streams cheap (8 KiB: see BENCHMARKS.md); it
+         * also bounds the request line and headers (MHD answers 414/431 beyond it) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
         MHD_OPTION_END);
     if (!d) {
@@ -322,6 +330,9 @@ int http_serve(struct pw_app *app)
             }
         }
         MHD_run(d);
+        /* streams woken inside MHD_run (an event published by a request) are only picked up
+         * by the next MHD_run: run it now rather than after the next wake-up of epoll */
+        for (int again = 0; again < 4 && pw_stream_take_resumed() > 0; again++) MHD_run(d);
         if (drain_deadline) {
             const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

@@ -205,6 +205,7 @@ void pw_directory_set_delays(struct pw_directory *d, const char *id, const int64
     memcpy(sorted, delays_ms, (size_t)n * sizeof *sorted);
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_i64);
     dm->accepted_count = n;
+    memmove(dm->delays, delays_ms, (size_t)n * sizeof *delays_ms); /* newest first */
     if (n == 0) {
         dm->response_min = 0;
     } else {
@@ -276,4 +277,24 @@ json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *dm)
                      "can_accept_sessions", m->can_accept_sessions, "avgResponseTime",
                      pw_dir_avg_response_min(dm), "specializations", spec));
     return o;
+}
+
+void pw_directory_add_delay(struct pw_directory *d, const char *id, int64_t delay_ms)
+{
+    struct pw_dir_mechanic *dm = pw_directory_get(d, id);
+    if (!dm) return;
+    int64_t newest[50];
+    int n = dm->accepted_count < 50 ? dm->accepted_count + 1 : 50;
+    newest[0] = delay_ms;
+    memcpy(newest + 1, dm->delays, (size_t)(n - 1) * sizeof *newest);
+    pw_directory_set_delays(d, id, newest, n);
+}
+
+bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const char *make)
+{
+    if (!is_specialist) return true;
+    if (!m->m.is_brand_specialist) return false;
+    char make_lc[PW_TAG_MAX + 1];
+    if (!make || !pw_ascii_lower(make, make_lc, sizeof make_lc)) return false;
+    return has_brand(m, make_lc);
 }

@@ -22,6 +22,7 @@ struct pw_dir_mechanic {
     struct pw_mechanic m;
     char city_lc[PW_CITY_MAX + 1];
     char brands_lc[PW_TAGS_MAX][PW_TAG_MAX + 1];
+    int64_t delays[50];  /* offer-to-accept times of the newest accepted offers (ms) */
     int accepted_count;  /* accepted offers counted, at most 50 */
     int response_min;    /* median offer-to-accept time, whole minutes rounded up */
     int open_streams;    /* dashboard streams open now: the mechanic counts as seen */
@@ -78,8 +79,12 @@ json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *m);
 /* The presence part only: {"id","presence","is_available","last_seen_at"}. */
 json_t *pw_dir_presence_json(const struct pw_dir_mechanic *m);
 
-/* Records accepted-offer delays (from the store) to compute response_min. */
+/* Records accepted-offer delays (from the store, newest first) to compute response_min. */
 void pw_directory_set_delays(struct pw_directory *d, const char *id, const int64_t *delays_ms,
                              int n);
+/* One more accepted offer: the oldest of 50 drops out. */
+void pw_directory_add_delay(struct pw_directory *d, const char *id, int64_t delay_ms);
+/* Whether m may take a session for a vehicle of this make (specialist: a brand match). */
+bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const char *make);
 
 #endif

@@ -44,6 +44,7 @@ pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
         return e;
     }
     /* the database has it: now memory and subscribers follow */
+    enum pw_state from = m->m.presence;
     m->m.presence = to;
     m->m.last_seen_at = last_seen;
     m->seen_dirty = false;
@@ -59,6 +60,7 @@ pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
     pw_log(PW_LOG_INFO, "presence",
            json_pack("{s:s, s:s, s:s, s:I}", "mechanic_id", m->m.id, "presence",
                      pw_presence_name(to), "reason", reason, "seq", (json_int_t)ev.seq));
+    if (p->on_change) p->on_change(p->on_change_ctx, m, from, to);
     return PW_OK;
 }
 

@@ -97,6 +97,42 @@ static const char *const sqlite_migrations[] = {
     "CREATE TABLE settings ("
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);",
+
+    /* 2: booking and routing: outcome, rating, card checkout, due-timer indexes */
+    "ALTER TABLE sessions ADD COLUMN outcome TEXT"
+    "  CHECK (outcome IN ('resolved','escalated','unresolved'));"
+    "ALTER TABLE sessions ADD COLUMN outcome_notes TEXT;"
+    "ALTER TABLE sessions ADD COLUMN rating_score INTEGER CHECK (rating_score BETWEEN 0 AND 10);"
+    "ALTER TABLE sessions ADD COLUMN rating_comment TEXT;"
+    "ALTER TABLE sessions ADD COLUMN rated_at INTEGER;"
+    "ALTER TABLE sessions ADD COLUMN checkout_id TEXT;"
+    "ALTER TABLE sessions ADD COLUMN checkout_url TEXT;"
+    "ALTER TABLE sessions ADD COLUMN rollout_group TEXT NOT NULL DEFAULT 'selection';"
+    "CREATE INDEX sessions_due_priority ON sessions(state, priority_ends_at);"
+    "CREATE INDEX sessions_due_expiry ON sessions(state, expires_at);"
+    "CREATE INDEX sessions_assigned ON sessions(assigned_mechanic_id, created_at);"
+    /* a preferred mechanic whose priority offer ended takes part in the broadcast: one
+     * offer of each kind per session and mechanic (SQLite rebuilds a table to change it) */
+    "CREATE TABLE offers_v2 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  session_id TEXT NOT NULL REFERENCES sessions(id),"
+    "  mechanic_id TEXT NOT NULL REFERENCES mechanics(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('priority','broadcast')),"
+    "  offered_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  outcome TEXT CHECK (outcome IN ('accepted','declined','expired','withdrawn')),"
+    "  outcome_at INTEGER,"
+    "  UNIQUE (session_id, mechanic_id, kind));"
+    "INSERT INTO offers_v2 SELECT * FROM offers;"
+    "DROP TABLE offers;"
+    "ALTER TABLE offers_v2 RENAME TO offers;"
+    "CREATE INDEX offers_accepted ON offers(mechanic_id, outcome, outcome_at);"
+    "CREATE INDEX offers_session ON offers(session_id);"
+    "CREATE INDEX offers_live_mechanic ON offers(mechanic_id) WHERE outcome IS NULL;"
+    "CREATE TABLE stripe_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL);",
 };
 
 #endif

@@ -529,6 +529,476 @@ static pw_err sq_vehicles_of(struct store *st, const char *owner_id, store_vehic
     return rc == SQLITE_DONE ? PW_OK : fail(s, "vehicles_of");
 }
 
+static pw_err sq_vehicle_get(struct store *st, const char *id, struct pw_vehicle *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT id, owner_id, year, make, model FROM vehicles WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        copy_col(q, 0, out->id, sizeof out->id);
+        copy_col(q, 1, out->owner_id, sizeof out->owner_id);
+        out->year = sqlite3_column_int(q, 2);
+        copy_col(q, 3, out->make, sizeof out->make);
+        copy_col(q, 4, out->model, sizeof out->model);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "vehicle_get");
+}
+
+static pw_err sq_plan_get(struct store *st, const char *slug, struct pw_plan *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT slug, name, standard_price_cents, specialist_price_cents "
+                              "FROM plans WHERE slug = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, slug);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        copy_col(q, 0, out->slug, sizeof out->slug);
+        copy_col(q, 1, out->name, sizeof out->name);
+        out->standard_price_cents = sqlite3_column_int64(q, 2);
+        out->specialist_price_cents = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "plan_get");
+}
+
+/* Runs an UPDATE and tells how many rows it changed. */
+static pw_err exec_changes(struct sq *s, sqlite3_stmt *q, const char *what, int *changes)
+{
+    pw_err e = exec_stmt(s, q, what);
+    *changes = e ? 0 : sqlite3_changes(s->db);
+    return e;
+}
+
+static pw_err sq_user_debit(struct store *st, const char *user_id, int64_t cents)
+{
+    struct sq *s = SQ(st);
+    /* one conditional update: two concurrent debits can never take the balance below 0 */
+    sqlite3_stmt *q = prep(s, "UPDATE users SET credit_balance_cents = credit_balance_cents - ?1 "
+                              "WHERE id = ?2 AND credit_balance_cents >= ?1");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, cents);
+    text(q, 2, user_id);
+    int n;
+    pw_err e = exec_changes(s, q, "user_debit", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ECREDITS;
+}
+
+static pw_err sq_user_credit(struct store *st, const char *user_id, int64_t cents)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE users SET credit_balance_cents = credit_balance_cents + ? "
+                              "WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, cents);
+    text(q, 2, user_id);
+    int n;
+    pw_err e = exec_changes(s, q, "user_credit", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err sq_user_use_free(struct store *st, const char *user_id)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE users SET free_session_used = 1 "
+                              "WHERE id = ? AND free_session_used = 0");
+    if (!q) return PW_ESTORE;
+    text(q, 1, user_id);
+    int n;
+    pw_err e = exec_changes(s, q, "user_use_free", &n);
+    return e ? e : n == 1 ? PW_OK : PW_EFREEUSED;
+}
+
+static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
+{
+    if (v && *v)
+        text(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static void bind_opt_time(sqlite3_stmt *q, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(q, i, v);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static pw_err sq_session_insert(struct store *st, const struct pw_session *x)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO sessions (id, customer_id, vehicle_id, plan_slug, "
+                              "is_specialist, preferred_mechanic_id, routing_type, intake, metadata, "
+                              "waiver_accepted_at, payment_method, payment_status, price_cents, state, "
+                              "created_at, routing_started_at, priority_ends_at, expires_at, "
+                              "rollout_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    json_t *meta = json_pack("{s:s?, s:s}", "preferred_mechanic_id",
+                             x->preferred_mechanic_id[0] ? x->preferred_mechanic_id : NULL,
+                             "routing_type", x->priority_routing ? "priority_broadcast" : "broadcast");
+    char *metadata = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    text(q, 1, x->id);
+    text(q, 2, x->customer_id);
+    text(q, 3, x->vehicle_id);
+    text(q, 4, x->plan_slug);
+    sqlite3_bind_int(q, 5, x->is_specialist);
+    bind_opt_text(q, 6, x->preferred_mechanic_id);
+    text(q, 7, x->priority_routing ? "priority_broadcast" : "broadcast");
+    text(q, 8, x->intake_json);
+    text(q, 9, metadata);
+    bind_opt_time(q, 10, x->waiver_accepted_at);
+    text(q, 11, x->payment_method);
+    text(q, 12, x->payment_status);
+    sqlite3_bind_int64(q, 13, x->price_cents);
+    text(q, 14, pw_session_state_name(x->state));
+    sqlite3_bind_int64(q, 15, x->created_at);
+    bind_opt_time(q, 16, x->routing_started_at);
+    bind_opt_time(q, 17, x->priority_ends_at);
+    bind_opt_time(q, 18, x->expires_at);
+    text(q, 19, x->rollout_group[0] ? x->rollout_group : "selection");
+    pw_err e = exec_stmt(s, q, "session_insert");
+    free(metadata);
+    return e;
+}
+
+#define SESSION_COLUMNS                                                                            \
+    "id, customer_id, vehicle_id, plan_slug, is_specialist, coalesce(preferred_mechanic_id, ''), " \
+    "routing_type, intake, coalesce(waiver_accepted_at, 0), payment_method, payment_status, "      \
+    "price_cents, state, coalesce(assigned_mechanic_id, ''), created_at, "                         \
+    "coalesce(routing_started_at, 0), coalesce(priority_ends_at, 0), coalesce(expires_at, 0), "    \
+    "coalesce(accepted_at, 0), coalesce(ended_at, 0), coalesce(outcome, ''), outcome_notes, "      \
+    "coalesce(rating_score, -1), rating_comment, coalesce(checkout_id, ''), checkout_url, "        \
+    "rollout_group "
+
+static char *dup_col(sqlite3_stmt *q, int i)
+{
+    const unsigned char *v = sqlite3_column_text(q, i);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+static void read_session(sqlite3_stmt *q, struct pw_session *x)
+{
+    memset(x, 0, sizeof *x);
+    copy_col(q, 0, x->id, sizeof x->id);
+    copy_col(q, 1, x->customer_id, sizeof x->customer_id);
+    copy_col(q, 2, x->vehicle_id, sizeof x->vehicle_id);
+    copy_col(q, 3, x->plan_slug, sizeof x->plan_slug);
+    x->is_specialist = sqlite3_column_int(q, 4) != 0;
+    copy_col(q, 5, x->preferred_mechanic_id, sizeof x->preferred_mechanic_id);
+    x->priority_routing = strcmp((const char *)sqlite3_column_text(q, 6), "priority_broadcast") == 0;
+    x->intake_json = dup_col(q, 7);
+    x->waiver_accepted_at = sqlite3_column_int64(q, 8);
+    copy_col(q, 9, x->payment_method, sizeof x->payment_method);
+    copy_col(q, 10, x->payment_status, sizeof x->payment_status);
+    x->price_cents = sqlite3_column_int64(q, 11);
+    pw_session_state_parse((const char *)sqlite3_column_text(q, 12), &x->state);
+    copy_col(q, 13, x->assigned_mechanic_id, sizeof x->assigned_mechanic_id);
+    x->created_at = sqlite3_column_int64(q, 14);
+    x->routing_started_at = sqlite3_column_int64(q, 15);
+    x->priority_ends_at = sqlite3_column_int64(q, 16);
+    x->expires_at = sqlite3_column_int64(q, 17);
+    x->accepted_at = sqlite3_column_int64(q, 18);
+    x->ended_at = sqlite3_column_int64(q, 19);
+    copy_col(q, 20, x->outcome, sizeof x->outcome);
+    x->outcome_notes = dup_col(q, 21);
+    x->rating_score = sqlite3_column_int(q, 22);
+    x->rating_comment = dup_col(q, 23);
+    copy_col(q, 24, x->checkout_id, sizeof x->checkout_id);
+    x->checkout_url = dup_col(q, 25);
+    copy_col(q, 26, x->rollout_group, sizeof x->rollout_group);
+}
+
+static pw_err sq_session_get(struct store *st, const char *id, struct pw_session *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " SESSION_COLUMNS "FROM sessions WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) read_session(q, out);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "session_get");
+}
+
+static pw_err sq_session_transition(struct store *st, const char *id,
+                                    const struct store_transition *t)
+{
+    struct sq *s = SQ(st);
+    /* The state test is in the WHERE clause: whoever changes the row first wins, everyone
+     * after gets no row and PW_ETAKEN. Never read-then-write. */
+    sqlite3_stmt *q = prep(
+        s, "UPDATE sessions SET state = ?1,"
+           " assigned_mechanic_id = coalesce(?2, assigned_mechanic_id),"
+           " accepted_at = CASE WHEN ?1 = 'accepted' THEN ?3 ELSE accepted_at END,"
+           " ended_at = CASE WHEN ?1 = 'ended' THEN ?3 ELSE ended_at END,"
+           " routing_started_at = CASE WHEN ?1 IN ('priority','broadcast')"
+           "   THEN coalesce(routing_started_at, ?3) ELSE routing_started_at END,"
+           " payment_status = coalesce(?4, payment_status)"
+           " WHERE id = ?5 AND ((1 << CASE state WHEN 'awaiting_payment' THEN 0"
+           "   WHEN 'priority' THEN 1 WHEN 'broadcast' THEN 2 WHEN 'accepted' THEN 3"
+           "   WHEN 'ended' THEN 4 WHEN 'cancelled' THEN 5 WHEN 'expired' THEN 6 END) & ?6) != 0");
+    if (!q) return PW_ESTORE;
+    text(q, 1, pw_session_state_name(t->to));
+    bind_opt_text(q, 2, t->assigned);
+    sqlite3_bind_int64(q, 3, t->at);
+    bind_opt_text(q, 4, t->payment_status);
+    text(q, 5, id);
+    sqlite3_bind_int(q, 6, (int)t->from);
+    int n;
+    pw_err e = exec_changes(s, q, "session_transition", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ETAKEN;
+}
+
+static pw_err sq_session_set_outcome(struct store *st, const char *id, const char *outcome,
+                                     const char *notes)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE sessions SET outcome = ?, outcome_notes = ? WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    bind_opt_text(q, 1, outcome);
+    bind_opt_text(q, 2, notes);
+    text(q, 3, id);
+    return exec_stmt(s, q, "session_set_outcome");
+}
+
+static pw_err sq_session_set_rating(struct store *st, const char *id, int score,
+                                    const char *comment, int64_t at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE sessions SET rating_score = ?, rating_comment = ?, "
+                              "rated_at = ? WHERE id = ? AND rating_score IS NULL AND state = 'ended'");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int(q, 1, score);
+    bind_opt_text(q, 2, comment);
+    sqlite3_bind_int64(q, 3, at);
+    text(q, 4, id);
+    int n;
+    pw_err e = exec_changes(s, q, "session_set_rating", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ECONFLICT;
+}
+
+static pw_err sq_session_set_checkout(struct store *st, const char *id, const char *checkout_id,
+                                      const char *url)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE sessions SET checkout_id = ?, checkout_url = ? WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    bind_opt_text(q, 1, checkout_id);
+    bind_opt_text(q, 2, url);
+    text(q, 3, id);
+    return exec_stmt(s, q, "session_set_checkout");
+}
+
+static pw_err each_session(struct sq *s, sqlite3_stmt *q, store_session_fn fn, void *ctx,
+                           const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct pw_session x;
+        read_session(q, &x);
+        fn(ctx, &x);
+        pw_session_clear(&x);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, what);
+}
+
+static pw_err sq_sessions_list(struct store *st, const char *customer_id, const char *mechanic_id,
+                               int limit, store_session_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = customer_id
+                          ? prep(s, "SELECT " SESSION_COLUMNS "FROM sessions WHERE customer_id = ? "
+                                    "ORDER BY created_at DESC, id LIMIT ?")
+                          : prep(s, "SELECT " SESSION_COLUMNS "FROM sessions "
+                                    "WHERE assigned_mechanic_id = ? "
+                                    "ORDER BY created_at DESC, id LIMIT ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, customer_id ? customer_id : mechanic_id);
+    sqlite3_bind_int(q, 2, limit);
+    return each_session(s, q, fn, ctx, "sessions_list");
+}
+
+static pw_err sq_sessions_in_state(struct store *st, enum pw_session_state state,
+                                   store_session_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " SESSION_COLUMNS "FROM sessions WHERE state = ? "
+                              "ORDER BY created_at, id");
+    if (!q) return PW_ESTORE;
+    text(q, 1, pw_session_state_name(state));
+    return each_session(s, q, fn, ctx, "sessions_in_state");
+}
+
+static pw_err sq_sessions_due(struct store *st, int64_t now, store_due_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT id, 0 FROM sessions WHERE state = 'priority' AND "
+                              "priority_ends_at <= ?1 "
+                              "UNION ALL SELECT id, 1 FROM sessions WHERE state IN "
+                              "('awaiting_payment','priority','broadcast') AND expires_at <= ?1");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, now);
+    /* collect first: the callbacks write to the same tables */
+    struct due {
+        char id[PW_ID_LEN + 1];
+        int kind;
+    } *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct due *grown = realloc(list, cap * sizeof *list);
+            if (!grown) break;
+            list = grown;
+        }
+        copy_col(q, 0, list[n].id, sizeof list[n].id);
+        list[n++].kind = sqlite3_column_int(q, 1);
+    }
+    sqlite3_reset(q);
+    for (size_t i = 0; i < n; i++) fn(ctx, list[i].id, list[i].kind);
+    free(list);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? PW_OK : fail(s, "sessions_due");
+}
+
+static pw_err sq_offer_insert(struct store *st, struct pw_offer *o)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO offers (session_id, mechanic_id, kind, offered_at, "
+                              "expires_at) VALUES (?,?,?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, o->session_id);
+    text(q, 2, o->mechanic_id);
+    text(q, 3, pw_offer_kind_name(o->kind));
+    sqlite3_bind_int64(q, 4, o->offered_at);
+    sqlite3_bind_int64(q, 5, o->expires_at);
+    pw_err e = exec_stmt(s, q, "offer_insert");
+    if (!e) o->id = sqlite3_last_insert_rowid(s->db);
+    return e;
+}
+
+#define OFFER_COLUMNS "id, session_id, mechanic_id, kind, offered_at, expires_at, " \
+                      "coalesce(outcome, ''), coalesce(outcome_at, 0) "
+
+static void read_offer(sqlite3_stmt *q, struct pw_offer *o)
+{
+    memset(o, 0, sizeof *o);
+    o->id = sqlite3_column_int64(q, 0);
+    copy_col(q, 1, o->session_id, sizeof o->session_id);
+    copy_col(q, 2, o->mechanic_id, sizeof o->mechanic_id);
+    o->kind = strcmp((const char *)sqlite3_column_text(q, 3), "priority") == 0 ? PW_OFFER_PRIORITY
+                                                                              : PW_OFFER_BROADCAST;
+    o->offered_at = sqlite3_column_int64(q, 4);
+    o->expires_at = sqlite3_column_int64(q, 5);
+    const char *out = (const char *)sqlite3_column_text(q, 6);
+    o->outcome = !strcmp(out, "accepted")   ? PW_OFFER_ACCEPTED
+                 : !strcmp(out, "declined") ? PW_OFFER_DECLINED
+                 : !strcmp(out, "expired")  ? PW_OFFER_EXPIRED
+                 : !strcmp(out, "withdrawn") ? PW_OFFER_WITHDRAWN
+                                             : PW_OFFER_LIVE;
+    o->outcome_at = sqlite3_column_int64(q, 7);
+}
+
+static pw_err sq_offer_get(struct store *st, const char *session_id, const char *mechanic_id,
+                           struct pw_offer *out)
+{
+    struct sq *s = SQ(st);
+    /* a mechanic may hold a priority and a broadcast offer: the live one, else the newest */
+    sqlite3_stmt *q = prep(s, "SELECT " OFFER_COLUMNS "FROM offers WHERE session_id = ? AND "
+                              "mechanic_id = ? ORDER BY outcome IS NULL DESC, id DESC LIMIT 1");
+    if (!q) return PW_ESTORE;
+    text(q, 1, session_id);
+    text(q, 2, mechanic_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) read_offer(q, out);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "offer_get");
+}
+
+static pw_err each_offer(struct sq *s, sqlite3_stmt *q, store_offer_fn fn, void *ctx,
+                         const char *what)
+{
+    /* collect first, so callbacks may write */
+    struct pw_offer *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct pw_offer *grown = realloc(list, cap * sizeof *list);
+            if (!grown) break;
+            list = grown;
+        }
+        read_offer(q, &list[n++]);
+    }
+    sqlite3_reset(q);
+    for (size_t i = 0; i < n; i++) fn(ctx, &list[i]);
+    free(list);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? PW_OK : fail(s, what);
+}
+
+static pw_err sq_offers_of_session(struct store *st, const char *session_id, store_offer_fn fn,
+                                   void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " OFFER_COLUMNS "FROM offers WHERE session_id = ? ORDER BY id");
+    if (!q) return PW_ESTORE;
+    text(q, 1, session_id);
+    return each_offer(s, q, fn, ctx, "offers_of_session");
+}
+
+static pw_err sq_offers_live_of_mechanic(struct store *st, const char *mechanic_id,
+                                         store_offer_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT " OFFER_COLUMNS "FROM offers WHERE mechanic_id = ? AND "
+                              "outcome IS NULL ORDER BY id");
+    if (!q) return PW_ESTORE;
+    text(q, 1, mechanic_id);
+    return each_offer(s, q, fn, ctx, "offers_live_of_mechanic");
+}
+
+static pw_err sq_offers_close(struct store *st, const char *session_id, const char *mechanic_id,
+                              enum pw_offer_outcome outcome, int64_t at, int *closed)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE offers SET outcome = ?1, outcome_at = ?2 WHERE "
+                              "session_id = ?3 AND (?4 IS NULL OR mechanic_id = ?4) AND "
+                              "outcome IS NULL");
+    if (!q) return PW_ESTORE;
+    text(q, 1, pw_offer_outcome_name(outcome));
+    sqlite3_bind_int64(q, 2, at);
+    text(q, 3, session_id);
+    bind_opt_text(q, 4, mechanic_id);
+    int n;
+    pw_err e = exec_changes(s, q, "offers_close", &n);
+    if (closed) *closed = n;
+    return e;
+}
+
+static pw_err sq_event_append(struct store *st, struct store_event *ev)
+{
+    return append_event(SQ(st), ev);
+}
+
+static pw_err sq_stripe_event_record(struct store *st, const char *id, const char *type,
+                                     int64_t at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO stripe_events (id, type, received_at) VALUES (?,?,?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    text(q, 2, type);
+    sqlite3_bind_int64(q, 3, at);
+    return exec_stmt(s, q, "stripe_event_record");
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -553,6 +1023,27 @@ static const struct store_ops sqlite_ops = {
     .plans_each = sq_plans_each,
     .vehicle_insert = sq_vehicle_insert,
     .vehicles_of = sq_vehicles_of,
+    .vehicle_get = sq_vehicle_get,
+    .plan_get = sq_plan_get,
+    .user_debit = sq_user_debit,
+    .user_credit = sq_user_credit,
+    .user_use_free = sq_user_use_free,
+    .session_insert = sq_session_insert,
+    .session_get = sq_session_get,
+    .session_transition = sq_session_transition,
+    .session_set_outcome = sq_session_set_outcome,
+    .session_set_rating = sq_session_set_rating,
+    .session_set_checkout = sq_session_set_checkout,
+    .sessions_list = sq_sessions_list,
+    .sessions_in_state = sq_sessions_in_state,
+    .sessions_due = sq_sessions_due,
+    .offer_insert = sq_offer_insert,
+    .offer_get = sq_offer_get,
+    .offers_of_session = sq_offers_of_session,
+    .offers_live_of_mechanic = sq_offers_live_of_mechanic,
+    .offers_close = sq_offers_close,
+    .event_append = sq_event_append,
+    .stripe_event_record = sq_stripe_event_record,
 };
 
 static pw_err migrate(struct sq *s, char *err, size_t errlen)

@@ -57,3 +57,47 @@ void store_tx_rollback(struct store *st)
 {
     st->ops->tx_rollback(st);
 }
+FORWARD(vehicle_get, (struct store * st, const char *id, struct pw_vehicle *out), (st, id, out))
+FORWARD(plan_get, (struct store * st, const char *slug, struct pw_plan *out), (st, slug, out))
+FORWARD(user_debit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
+FORWARD(user_credit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
+FORWARD(user_use_free, (struct store * st, const char *user_id), (st, user_id))
+FORWARD(session_insert, (struct store * st, const struct pw_session *s), (st, s))
+FORWARD(session_get, (struct store * st, const char *id, struct pw_session *out), (st, id, out))
+FORWARD(session_transition,
+        (struct store * st, const char *id, const struct store_transition *t), (st, id, t))
+FORWARD(session_set_outcome,
+        (struct store * st, const char *id, const char *outcome, const char *notes),
+        (st, id, outcome, notes))
+FORWARD(session_set_rating,
+        (struct store * st, const char *id, int score, const char *comment, int64_t at),
+        (st, id, score, comment, at))
+FORWARD(session_set_checkout,
+        (struct store * st, const char *id, const char *checkout_id, const char *url),
+        (st, id, checkout_id, url))
+FORWARD(sessions_list,
+        (struct store * st, const char *customer_id, const char *mechanic_id, int limit,
+         store_session_fn fn, void *ctx),
+        (st, customer_id, mechanic_id, limit, fn, ctx))
+FORWARD(sessions_in_state,
+        (struct store * st, enum pw_session_state state, store_session_fn fn, void *ctx),
+        (st, state, fn, ctx))
+FORWARD(sessions_due, (struct store * st, int64_t now, store_due_fn fn, void *ctx),
+        (st, now, fn, ctx))
+FORWARD(offer_insert, (struct store * st, struct pw_offer *o), (st, o))
+FORWARD(offer_get,
+        (struct store * st, const char *session_id, const char *mechanic_id, struct pw_offer *out),
+        (st, session_id, mechanic_id, out))
+FORWARD(offers_of_session,
+        (struct store * st, const char *session_id, store_offer_fn fn, void *ctx),
+        (st, session_id, fn, ctx))
+FORWARD(offers_live_of_mechanic,
+        (struct store * st, const char *mechanic_id, store_offer_fn fn, void *ctx),
+        (st, mechanic_id, fn, ctx))
+FORWARD(offers_close,
+        (struct store * st, const char *session_id, const char *mechanic_id,
+         enum pw_offer_outcome outcome, int64_t at, int *closed),
+        (st, session_id, mechanic_id, outcome, at, closed))
+FORWARD(event_append, (struct store * st, struct store_event *ev), (st, ev))
+FORWARD(stripe_event_record, (struct store * st, const char *id, const char *type, int64_t at),
+        (st, id, type, at))

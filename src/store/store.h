@@ -27,6 +27,19 @@ typedef void (*store_event_fn)(void *ctx, const struct store_event *ev);
 typedef void (*store_plan_fn)(void *ctx, const struct pw_plan *p);
 typedef void (*store_vehicle_fn)(void *ctx, const struct pw_vehicle *v);
 typedef void (*store_delay_fn)(void *ctx, const char *mechanic_id, int64_t delay_ms);
+typedef void (*store_session_fn)(void *ctx, const struct pw_session *s);
+typedef void (*store_offer_fn)(void *ctx, const struct pw_offer *o);
+/* kind: 0 = the priority window ended, 1 = the request lifetime ended */
+typedef void (*store_due_fn)(void *ctx, const char *session_id, int kind);
+
+/* What a session transition sets besides the state. */
+struct store_transition {
+    unsigned from;             /* mask of 1 << enum pw_session_state it may leave */
+    enum pw_session_state to;
+    int64_t at;                /* stamps accepted_at / ended_at / routing_started_at */
+    const char *assigned;      /* mechanic, when accepting */
+    const char *payment_status; /* NULL = unchanged */
+};
 
 struct store_ops {
     const char *name;
@@ -63,6 +76,49 @@ struct store_ops {
     pw_err (*plans_each)(struct store *st, store_plan_fn fn, void *ctx);
     pw_err (*vehicle_insert)(struct store *st, const struct pw_vehicle *v);
     pw_err (*vehicles_of)(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx);
+    pw_err (*vehicle_get)(struct store *st, const char *id, struct pw_vehicle *out);
+    pw_err (*plan_get)(struct store *st, const char *slug, struct pw_plan *out);
+
+    /* credits: debit fails with PW_ECREDITS rather than going below zero */
+    pw_err (*user_debit)(struct store *st, const char *user_id, int64_t cents);
+    pw_err (*user_credit)(struct store *st, const char *user_id, int64_t cents);
+    /* the free session: PW_EFREEUSED when already used */
+    pw_err (*user_use_free)(struct store *st, const char *user_id);
+
+    pw_err (*session_insert)(struct store *st, const struct pw_session *s);
+    pw_err (*session_get)(struct store *st, const char *id, struct pw_session *out);
+    /* one conditional update: PW_ETAKEN when the session is not in a `from` state */
+    pw_err (*session_transition)(struct store *st, const char *id,
+                                 const struct store_transition *t);
+    pw_err (*session_set_outcome)(struct store *st, const char *id, const char *outcome,
+                                  const char *notes);
+    /* PW_ECONFLICT when already rated */
+    pw_err (*session_set_rating)(struct store *st, const char *id, int score, const char *comment,
+                                 int64_t at);
+    pw_err (*session_set_checkout)(struct store *st, const char *id, const char *checkout_id,
+                                   const char *url);
+    /* customer_id or mechanic_id (the other NULL): newest first, at most limit */
+    pw_err (*sessions_list)(struct store *st, const char *customer_id, const char *mechanic_id,
+                            int limit, store_session_fn fn, void *ctx);
+    pw_err (*sessions_in_state)(struct store *st, enum pw_session_state state, store_session_fn fn,
+                                void *ctx);
+    pw_err (*sessions_due)(struct store *st, int64_t now, store_due_fn fn, void *ctx);
+
+    pw_err (*offer_insert)(struct store *st, struct pw_offer *o); /* sets o->id */
+    pw_err (*offer_get)(struct store *st, const char *session_id, const char *mechanic_id,
+                        struct pw_offer *out);
+    pw_err (*offers_of_session)(struct store *st, const char *session_id, store_offer_fn fn,
+                                void *ctx);
+    pw_err (*offers_live_of_mechanic)(struct store *st, const char *mechanic_id, store_offer_fn fn,
+                                      void *ctx);
+    /* closes live offers of a session (of one mechanic, or all when mechanic_id is NULL);
+     * *closed says how many */
+    pw_err (*offers_close)(struct store *st, const char *session_id, const char *mechanic_id,
+                           enum pw_offer_outcome outcome, int64_t at, int *closed);
+
+    pw_err (*event_append)(struct store *st, struct store_event *ev); /* sets ev->seq */
+    /* PW_ECONFLICT when the event id was handled before */
+    pw_err (*stripe_event_record)(struct store *st, const char *id, const char *type, int64_t at);
 };
 
 struct store {
@@ -96,6 +152,37 @@ pw_err store_plan_insert(struct store *st, const struct pw_plan *p, int sort);
 pw_err store_plans_each(struct store *st, store_plan_fn fn, void *ctx);
 pw_err store_vehicle_insert(struct store *st, const struct pw_vehicle *v);
 pw_err store_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx);
+
+pw_err store_vehicle_get(struct store *st, const char *id, struct pw_vehicle *out);
+pw_err store_plan_get(struct store *st, const char *slug, struct pw_plan *out);
+pw_err store_user_debit(struct store *st, const char *user_id, int64_t cents);
+pw_err store_user_credit(struct store *st, const char *user_id, int64_t cents);
+pw_err store_user_use_free(struct store *st, const char *user_id);
+pw_err store_session_insert(struct store *st, const struct pw_session *s);
+pw_err store_session_get(struct store *st, const char *id, struct pw_session *out);
+pw_err store_session_transition(struct store *st, const char *id, const struct store_transition *t);
+pw_err store_session_set_outcome(struct store *st, const char *id, const char *outcome,
+                                 const char *notes);
+pw_err store_session_set_rating(struct store *st, const char *id, int score, const char *comment,
+                                int64_t at);
+pw_err store_session_set_checkout(struct store *st, const char *id, const char *checkout_id,
+                                  const char *url);
+pw_err store_sessions_list(struct store *st, const char *customer_id, const char *mechanic_id,
+                           int limit, store_session_fn fn, void *ctx);
+pw_err store_sessions_in_state(struct store *st, enum pw_session_state state, store_session_fn fn,
+                               void *ctx);
+pw_err store_sessions_due(struct store *st, int64_t now, store_due_fn fn, void *ctx);
+pw_err store_offer_insert(struct store *st, struct pw_offer *o);
+pw_err store_offer_get(struct store *st, const char *session_id, const char *mechanic_id,
+                       struct pw_offer *out);
+pw_err store_offers_of_session(struct store *st, const char *session_id, store_offer_fn fn,
+                               void *ctx);
+pw_err store_offers_live_of_mechanic(struct store *st, const char *mechanic_id, store_offer_fn fn,
+                                     void *ctx);
+pw_err store_offers_close(struct store *st, const char *session_id, const char *mechanic_id,
+                          enum pw_offer_outcome outcome, int64_t at, int *closed);
+pw_err store_event_append(struct store *st, struct store_event *ev);
+pw_err store_stripe_event_record(struct store *st, const char *id, const char *type, int64_t at);
 
 /* Backends */
 pw_err store_sqlite_open(const char *path, struct store **out, char *err, size_t errlen);

@@ -17,6 +17,14 @@ struct pw_stream {
 };
 
 static size_t suspended_count; /* streams parked now (the event loop's thread only) */
+static size_t resumed_count;   /* streams woken since the loop last asked */
+
+size_t pw_stream_take_resumed(void)
+{
+    size_t n = resumed_count;
+    resumed_count = 0;
+    return n;
+}
 static int watch_epfd = -1;    /* the event loop's epoll: reports peers that hang up */
 
 void pw_stream_watch_init(int epfd)
@@ -35,6 +43,7 @@ static void stream_wake(void *ctx)
     if (s->suspended) {
         s->suspended = false;
         suspended_count--;
+        resumed_count++;
         MHD_resume_connection(s->conn);
     }
 }
@@ -84,7 +93,7 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn
         return NULL;
     }
     /* small blocks: the reader is called with what fits the connection's write buffer */
-    *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_read, s, stream_free);
     if (!*resp) {
         pw_sub_free(s->sub);
         free(s);

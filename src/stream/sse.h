@@ -27,6 +27,8 @@ struct pw_sub *pw_stream_sub(struct pw_stream *s);
  * stream as data.ptr; the loop calls pw_stream_peer_closed() when it fires. */
 void pw_stream_watch_init(int epfd);
 void pw_stream_peer_closed(struct pw_stream *s);
+/* How many streams were woken since the last call (the loop runs MHD again for them). */
+size_t pw_stream_take_resumed(void);
 /* How many streams are parked (suspended) right now. */
 size_t pw_stream_suspended_count(void);
 

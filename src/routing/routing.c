@@ -1,0 +1,727 @@
+#include "routing/routing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "presence/directory.h"
+#include "store/store.h"
+#include "stream/hub.h"
+
+#define MASK(s) (1u << (s))
+#define OPEN_STATES (MASK(PW_SESSION_AWAITING_PAYMENT) | MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
+#define ROUTING_STATES (MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
+
+/* ---- the outbox: events written inside a transaction, published after its commit ---- */
+
+struct outbox_item {
+    char *type, *channel, *payload;
+    int64_t seq, at;
+};
+
+struct outbox {
+    struct outbox_item *items;
+    size_t n, cap;
+};
+
+static pw_err outbox_add(struct pw_routing *r, struct outbox *ob, const char *type,
+                         const char *channel, json_t *payload)
+{
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_REAL_PRECISION(3));
+    json_decref(payload);
+    if (!text) return PW_EINTERNAL;
+    if (ob->n == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 8;
+        struct outbox_item *grown = realloc(ob->items, cap * sizeof *grown);
+        if (!grown) {
+            free(text);
+            return PW_EINTERNAL;
+        }
+        ob->items = grown;
+        ob->cap = cap;
+    }
+    int64_t now = pw_clock_now(r->clock);
+    struct store_event ev = {.type = type, .channel = channel, .payload = text, .created_at = now};
+    pw_err e = store_event_append(r->store, &ev);
+    if (e) {
+        free(text);
+        return e;
+    }
+    ob->items[ob->n++] = (struct outbox_item){strdup(type), strdup(channel), text, ev.seq, now};
+    return PW_OK;
+}
+
+static void outbox_free(struct outbox *ob)
+{
+    for (size_t i = 0; i < ob->n; i++) {
+        free(ob->items[i].type);
+        free(ob->items[i].channel);
+        free(ob->items[i].payload);
+    }
+    free(ob->items);
+    memset(ob, 0, sizeof *ob);
+}
+
+static void outbox_publish(struct pw_routing *r, struct outbox *ob)
+{
+    for (size_t i = 0; i < ob->n; i++) {
+        struct outbox_item *it = &ob->items[i];
+        struct pw_event *ev = pw_event_new(it->seq, it->type, it->channel, it->payload, it->at);
+        if (ev) {
+            pw_hub_publish(r->hub, ev);
+            pw_event_unref(ev);
+        }
+    }
+    outbox_free(ob);
+}
+
+/* Commits and publishes, or rolls back and drops the events. */
+static pw_err finish(struct pw_routing *r, struct outbox *ob, pw_err e)
+{
+    if (!e) e = store_tx_commit(r->store);
+    else store_tx_rollback(r->store);
+    if (e) outbox_free(ob);
+    else outbox_publish(r, ob);
+    return e;
+}
+
+static void mechanic_channel(const char *id, char out[PW_ID_LEN + 16])
+{
+    snprintf(out, PW_ID_LEN + 16, "mechanic:%s", id);
+}
+
+static void session_channel(const char *id, char out[PW_ID_LEN + 16])
+{
+    snprintf(out, PW_ID_LEN + 16, "session:%s", id);
+}
+
+static json_t *iso_or_null(int64_t ms)
+{
+    if (!ms) return json_null();
+    char iso[PW_ISO_LEN + 1];
+    pw_iso8601(ms, iso);
+    return json_string(iso);
+}
+
+/* ---- JSON of sessions and offers ---- */
+
+struct details {
+    struct pw_vehicle vehicle;
+    struct pw_plan plan;
+    char first_name[PW_NAME_MAX + 1];
+};
+
+static void load_details(struct pw_routing *r, const struct pw_session *s, struct details *d)
+{
+    memset(d, 0, sizeof *d);
+    store_vehicle_get(r->store, s->vehicle_id, &d->vehicle);
+    store_plan_get(r->store, s->plan_slug, &d->plan);
+    struct pw_user u;
+    if (store_user_by_id(r->store, s->customer_id, &u) == PW_OK) {
+        size_t n = strcspn(u.name, " ");
+        snprintf(d->first_name, sizeof d->first_name, "%.*s", (int)n, u.name);
+    }
+}
+
+static json_t *vehicle_json(const struct pw_vehicle *v)
+{
+    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make,
+                     "model", v->model);
+}
+
+static json_t *intake_or_empty(const struct pw_session *s)
+{
+    json_t *j = s->intake_json ? json_loads(s->intake_json, 0, NULL) : NULL;
+    return j ? j : json_object();
+}
+
+json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
+{
+    struct details d;
+    load_details(r, s, &d);
+    const char *routing = s->priority_routing ? "priority_broadcast" : "broadcast";
+    const char *preferred = s->preferred_mechanic_id[0] ? s->preferred_mechanic_id : NULL;
+    json_t *assigned = json_null();
+    if (s->assigned_mechanic_id[0]) {
+        const struct pw_dir_mechanic *m = pw_directory_get(r->dir, s->assigned_mechanic_id);
+        if (m)
+            assigned = json_pack("{s:s, s:s, s:s?, s:f}", "id", m->m.id, "name", m->m.name,
+                                 "profile_photo_url",
+                                 m->m.profile_photo_url[0] ? m->m.profile_photo_url : NULL,
+                                 "rating", m->m.rating_tenths / 10.0);
+    }
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:o, s:{s:s, s:s}, s:b, s:I, s:{s:s, s:s, s:I}, s:s?, s:s,"
+        " s:{s:s?, s:s}, s:o, s:o}",
+        "id", s->id, "state", pw_session_state_name(s->state), "customer_id", s->customer_id,
+        "vehicle", vehicle_json(&d.vehicle), "plan", "slug", s->plan_slug, "name", d.plan.name,
+        "is_specialist", s->is_specialist, "price_cents", (json_int_t)s->price_cents, "payment",
+        "method", s->payment_method, "status", s->payment_status, "amount_cents",
+        (json_int_t)s->price_cents, "preferred_mechanic_id", preferred, "routing_type", routing,
+        "metadata", "preferred_mechanic_id", preferred, "routing_type", routing, "intake",
+        intake_or_empty(s), "assigned_mechanic", assigned);
+    json_object_set_new(o, "created_at", iso_or_null(s->created_at));
+    json_object_set_new(o, "priority_ends_at", iso_or_null(s->priority_routing ? s->priority_ends_at : 0));
+    json_object_set_new(o, "expires_at", iso_or_null(s->expires_at));
+    json_object_set_new(o, "accepted_at", iso_or_null(s->accepted_at));
+    json_object_set_new(o, "ended_at", iso_or_null(s->ended_at));
+    json_object_set_new(o, "checkout_url",
+                        s->state == PW_SESSION_AWAITING_PAYMENT && s->checkout_url
+                            ? json_string(s->checkout_url)
+                            : json_null());
+    json_object_set_new(o, "outcome", s->outcome[0] ? json_string(s->outcome) : json_null());
+    json_object_set_new(o, "rating", s->rating_score >= 0 ? json_integer(s->rating_score) : json_null());
+    return o;
+}
+
+static json_t *offer_json_with(const struct pw_session *s, const struct pw_offer *o,
+                               const struct details *d)
+{
+    json_t *intake = intake_or_empty(s);
+    const char *concern = json_string_value(json_object_get(intake, "concern"));
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s}", "session_id",
+                          s->id, "kind", pw_offer_kind_name(o->kind), "offered_at",
+                          iso_or_null(o->offered_at), "expires_at", iso_or_null(o->expires_at),
+                          "vehicle", vehicle_json(&d->vehicle), "plan", "slug", d->plan.slug,
+                          "name", d->plan.name, "is_specialist", s->is_specialist, "concern",
+                          concern ? concern : "", "customer_first_name", d->first_name);
+    json_decref(intake);
+    return j;
+}
+
+json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o)
+{
+    struct details d;
+    load_details(r, s, &d);
+    return offer_json_with(s, o, &d);
+}
+
+/* ---- steps ---- */
+
+static pw_err step(struct pw_routing *r, struct outbox *ob, const struct pw_session *s,
+                   const char *name, const struct pw_dir_mechanic *m, int count)
+{
+    char channel[PW_ID_LEN + 16];
+    session_channel(s->id, channel);
+    char at[PW_ISO_LEN + 1];
+    pw_iso8601(pw_clock_now(r->clock), at);
+    json_t *p = json_pack("{s:s, s:s, s:s}", "session_id", s->id, "step", name, "at", at);
+    if (m) {
+        json_object_set_new(p, "mechanic_id", json_string(m->m.id));
+        json_object_set_new(p, "mechanic_name", json_string(m->m.name));
+    }
+    if (count >= 0) json_object_set_new(p, "count", json_integer(count));
+    pw_log(PW_LOG_INFO, "routing",
+           json_pack("{s:s, s:s, s:s?, s:i}", "session_id", s->id, "step", name, "mechanic_id",
+                     m ? m->m.id : NULL, "count", count));
+    return outbox_add(r, ob, "routing", channel, p);
+}
+
+static pw_err send_offer(struct pw_routing *r, struct outbox *ob, const struct pw_session *s,
+                         const struct details *d, struct pw_dir_mechanic *m,
+                         enum pw_offer_kind kind, int64_t expires_at)
+{
+    struct pw_offer o = {.kind = kind, .offered_at = pw_clock_now(r->clock), .expires_at = expires_at};
+    snprintf(o.session_id, sizeof o.session_id, "%s", s->id);
+    snprintf(o.mechanic_id, sizeof o.mechanic_id, "%s", m->m.id);
+    pw_err e = store_offer_insert(r->store, &o);
+    if (e) return e;
+    char channel[PW_ID_LEN + 16];
+    mechanic_channel(m->m.id, channel);
+    return outbox_add(r, ob, "offer", channel, offer_json_with(s, &o, d));
+}
+
+static pw_err tell_holder(struct pw_routing *r, struct outbox *ob, const char *mechanic_id,
+                          const char *session_id, const char *type, const char *reason)
+{
+    char channel[PW_ID_LEN + 16];
+    mechanic_channel(mechanic_id, channel);
+    json_t *p = json_pack("{s:s}", "session_id", session_id);
+    if (reason) json_object_set_new(p, "reason", json_string(reason));
+    return outbox_add(r, ob, type, channel, p);
+}
+
+/* Who already holds or held an offer of this session: they are not offered it again
+ * (a preferred mechanic whose priority offer merely ended may join the broadcast). */
+struct offer_set {
+    char (*ids)[PW_ID_LEN + 1];
+    size_t n, cap;
+    bool include_priority_ended; /* count ended (not declined) priority offers as held */
+};
+
+static void collect_offer(void *ctx, const struct pw_offer *o)
+{
+    struct offer_set *set = ctx;
+    if (o->kind == PW_OFFER_PRIORITY && o->outcome != PW_OFFER_DECLINED &&
+        o->outcome != PW_OFFER_LIVE && !set->include_priority_ended)
+        return;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        void *grown = realloc(set->ids, cap * sizeof *set->ids);
+        if (!grown) return;
+        set->ids = grown;
+        set->cap = cap;
+    }
+    snprintf(set->ids[set->n++], PW_ID_LEN + 1, "%s", o->mechanic_id);
+}
+
+static bool in_set(const struct offer_set *set, const char *id)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->ids[i], id) == 0) return true;
+    return false;
+}
+
+struct candidates {
+    struct pw_dir_mechanic **list;
+    size_t n, cap;
+    const struct offer_set *taken;
+    bool is_specialist;
+    const char *make;
+};
+
+static void consider(void *ctx, struct pw_dir_mechanic *m)
+{
+    struct candidates *c = ctx;
+    if (!pw_dir_listed(m) || m->m.presence != PW_ONLINE) return;
+    if (!pw_dir_matches(m, c->is_specialist, c->make) || in_set(c->taken, m->m.id)) return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        void *grown = realloc(c->list, cap * sizeof *c->list);
+        if (!grown) return;
+        c->list = grown;
+        c->cap = cap;
+    }
+    c->list[c->n++] = m;
+}
+
+static int rank_cmp(const void *a, const void *b)
+{
+    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a, *(struct pw_dir_mechanic *const *)b);
+}
+
+/* Offers s to the top matches, ranked as the directory ranks them, without a city filter. */
+static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw_session *s)
+{
+    struct details d;
+    load_details(r, s, &d);
+    struct offer_set taken = {0};
+    pw_err e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
+    struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
+    if (!e) pw_directory_each(r->dir, consider, &c);
+    qsort(c.list, c.n, sizeof *c.list, rank_cmp);
+    int count = 0;
+    for (size_t i = 0; !e && i < c.n && count < r->broadcast_size; i++, count++)
+        e = send_offer(r, ob, s, &d, c.list[i], PW_OFFER_BROADCAST, s->expires_at);
+    if (!e) e = step(r, ob, s, "broadcast", NULL, count);
+    free(c.list);
+    free(taken.ids);
+    r->broadcasts++;
+    return e;
+}
+
+/* Moves s from awaiting_payment into routing: the priority offer, or the broadcast. */
+static pw_err start_routing(struct pw_routing *r, struct outbox *ob, struct pw_session *s)
+{
+    int64_t now = pw_clock_now(r->clock);
+    struct pw_dir_mechanic *pref =
+        s->priority_routing ? pw_directory_get(r->dir, s->preferred_mechanic_id) : NULL;
+    bool priority = pref && pref->m.presence != PW_BUSY && pw_dir_listed(pref);
+    struct store_transition t = {.from = MASK(PW_SESSION_AWAITING_PAYMENT),
+                                 .to = priority ? PW_SESSION_PRIORITY : PW_SESSION_BROADCAST,
+                                 .at = now,
+                                 .payment_status = "paid"};
+    pw_err e = store_session_transition(r->store, s->id, &t);
+    if (e) return e;
+    s->state = t.to;
+    snprintf(s->payment_status, sizeof s->payment_status, "paid");
+    if (priority) {
+        struct details d;
+        load_details(r, s, &d);
+        e = send_offer(r, ob, s, &d, pref, PW_OFFER_PRIORITY, s->priority_ends_at);
+        if (!e) e = step(r, ob, s, "priority_offered", pref, -1);
+        return e;
+    }
+    /* a preferred mechanic who is busy (or no longer bookable) ends the window at once */
+    if (s->priority_routing) e = step(r, ob, s, "priority_expired", pref, -1);
+    return e ? e : broadcast(r, ob, s);
+}
+
+pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay)
+{
+    int64_t now = pw_clock_now(r->clock);
+    s->created_at = now;
+    s->priority_ends_at = now + r->priority_window_ms;
+    s->expires_at = now + r->request_ttl_ms;
+    s->state = PW_SESSION_AWAITING_PAYMENT;
+    snprintf(s->payment_method, sizeof s->payment_method, "%s",
+             pay == PW_PAY_FREE ? "free" : pay == PW_PAY_CREDITS ? "credits" : "card");
+    snprintf(s->payment_status, sizeof s->payment_status, "pending");
+    struct outbox ob = {0};
+    pw_err e = store_tx_begin(r->store);
+    if (e) return e;
+    if (pay == PW_PAY_FREE) e = store_user_use_free(r->store, s->customer_id);
+    if (!e && pay == PW_PAY_CREDITS) e = store_user_debit(r->store, s->customer_id, s->price_cents);
+    if (!e) e = store_session_insert(r->store, s);
+    if (!e && pay != PW_PAY_CARD) e = start_routing(r, &ob, s);
+    e = finish(r, &ob, e);
+    if (!e) r->created++;
+    return e;
+}
+
+pw_err pw_routing_paid(struct pw_routing *r, const char *session_id)
+{
+    struct pw_session s;
+    pw_err e = store_session_get(r->store, session_id, &s);
+    if (e) return e;
+    struct outbox ob = {0};
+    if (s.state == PW_SESSION_AWAITING_PAYMENT && !(e = store_tx_begin(r->store))) {
+        e = start_routing(r, &ob, &s);
+        if (e == PW_ETAKEN) e = PW_OK; /* paid twice at once: the first one routed it */
+        e = finish(r, &ob, e);
+    }
+    pw_session_clear(&s);
+    return e;
+}
+
+/* Ends the priority window of s (in the caller's transaction): the preferred mechanic's
+ * offer is withdrawn (unless they declined it) and the session is broadcast. */
+static pw_err end_priority(struct pw_routing *r, struct outbox *ob, struct pw_session *s,
+                           const char *why)
+{
+    struct store_transition t = {.from = MASK(PW_SESSION_PRIORITY), .to = PW_SESSION_BROADCAST,
+                                 .at = pw_clock_now(r->clock)};
+    pw_err e = store_session_transition(r->store, s->id, &t);
+    if (e) return e; /* PW_ETAKEN: someone else ended it first */
+    s->state = PW_SESSION_BROADCAST;
+    struct pw_dir_mechanic *pref = pw_directory_get(r->dir, s->preferred_mechanic_id);
+    int closed = 0;
+    e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, PW_OFFER_WITHDRAWN, t.at,
+                           &closed);
+    if (!e && closed) e = tell_holder(r, ob, s->preferred_mechanic_id, s->id, "offer_withdrawn",
+                                      "priority_ended");
+    if (!e) e = step(r, ob, s, why, pref, -1);
+    return e ? e : broadcast(r, ob, s);
+}
+
+static pw_err with_session(struct pw_routing *r, const char *id, struct pw_session *s)
+{
+    pw_err e = store_session_get(r->store, id, s);
+    return e;
+}
+
+/* Runs the priority end for one session in its own transaction. */
+static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *why)
+{
+    struct pw_session s;
+    pw_err e = with_session(r, id, &s);
+    if (e) return e;
+    struct outbox ob = {0};
+    if (s.state != PW_SESSION_PRIORITY) {
+        pw_session_clear(&s);
+        return PW_ETAKEN;
+    }
+    if (!(e = store_tx_begin(r->store))) e = finish(r, &ob, end_priority(r, &ob, &s, why));
+    pw_session_clear(&s);
+    return e;
+}
+
+struct holders {
+    char (*ids)[PW_ID_LEN + 1];
+    size_t n, cap;
+};
+
+static void collect_live(void *ctx, const struct pw_offer *o)
+{
+    struct holders *h = ctx;
+    if (o->outcome != PW_OFFER_LIVE) return;
+    for (size_t i = 0; i < h->n; i++)
+        if (!strcmp(h->ids[i], o->mechanic_id)) return;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        void *grown = realloc(h->ids, cap * sizeof *h->ids);
+        if (!grown) return;
+        h->ids = grown;
+        h->cap = cap;
+    }
+    snprintf(h->ids[h->n++], PW_ID_LEN + 1, "%s", o->mechanic_id);
+}
+
+/* Closes s for good (cancel or expiry): refund, offers closed, holders told. */
+static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_session_state to)
+{
+    int64_t now = pw_clock_now(r->clock);
+    bool refund = !strcmp(s->payment_status, "paid") && s->price_cents > 0 &&
+                  strcmp(s->payment_method, "free") != 0;
+    struct store_transition t = {.from = OPEN_STATES, .to = to, .at = now,
+                                 .payment_status = refund ? "refunded" : NULL};
+    struct outbox ob = {0};
+    struct holders h = {0};
+    pw_err e = store_tx_begin(r->store);
+    if (e) return e;
+    e = store_session_transition(r->store, s->id, &t);
+    /* credits and card payments come back as credits */
+    if (!e && refund) e = store_user_credit(r->store, s->customer_id, s->price_cents);
+    if (!e) e = store_offers_of_session(r->store, s->id, collect_live, &h);
+    if (!e) e = store_offers_close(r->store, s->id, NULL,
+                                   to == PW_SESSION_EXPIRED ? PW_OFFER_EXPIRED : PW_OFFER_WITHDRAWN,
+                                   now, NULL);
+    for (size_t i = 0; !e && i < h.n; i++)
+        e = to == PW_SESSION_EXPIRED
+                ? tell_holder(r, &ob, h.ids[i], s->id, "offer_withdrawn", "expired")
+                : tell_holder(r, &ob, h.ids[i], s->id, "session_cancelled", NULL);
+    if (!e) e = step(r, &ob, s, to == PW_SESSION_EXPIRED ? "expired" : "cancelled", NULL, -1);
+    free(h.ids);
+    e = finish(r, &ob, e);
+    if (!e) {
+        if (to == PW_SESSION_EXPIRED) r->expired++;
+        else r->cancelled++;
+    }
+    return e;
+}
+
+pw_err pw_routing_cancel(struct pw_routing *r, const char *session_id)
+{
+    struct pw_session s;
+    pw_err e = with_session(r, session_id, &s);
+    if (e) return e;
+    e = (MASK(s.state) & OPEN_STATES) ? close_session(r, &s, PW_SESSION_CANCELLED) : PW_ETAKEN;
+    pw_session_clear(&s);
+    return e;
+}
+
+pw_err pw_routing_skip(struct pw_routing *r, const char *session_id)
+{
+    return priority_end_tx(r, session_id, "priority_skipped");
+}
+
+/* The offer m holds for s, checked: PW_ENOTOFFERED if never offered, PW_ETAKEN if it ended. */
+static pw_err live_offer(struct pw_routing *r, const struct pw_session *s,
+                         const struct pw_dir_mechanic *m, struct pw_offer *o)
+{
+    pw_err e = store_offer_get(r->store, s->id, m->m.id, o);
+    if (e == PW_ENOTFOUND) return PW_ENOTOFFERED;
+    if (e) return e;
+    if (o->outcome != PW_OFFER_LIVE || !(MASK(s->state) & ROUTING_STATES) ||
+        o->expires_at <= pw_clock_now(r->clock))
+        return PW_ETAKEN;
+    return PW_OK;
+}
+
+pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m)
+{
+    struct pw_session s;
+    pw_err e = with_session(r, session_id, &s);
+    if (e) return e;
+    struct pw_offer o;
+    if ((e = live_offer(r, &s, m, &o))) goto out;
+    if (m->m.presence == PW_BUSY) {
+        e = PW_EBUSY;
+        goto out;
+    }
+    int64_t now = pw_clock_now(r->clock);
+    struct outbox ob = {0};
+    struct holders h = {0};
+    if ((e = store_tx_begin(r->store))) goto out;
+    /* the one conditional UPDATE that decides the winner */
+    struct store_transition t = {.from = ROUTING_STATES, .to = PW_SESSION_ACCEPTED, .at = now,
+                                 .assigned = m->m.id};
+    e = store_session_transition(r->store, s.id, &t);
+    if (!e) e = store_offers_close(r->store, s.id, m->m.id, PW_OFFER_ACCEPTED, now, NULL);
+    if (!e) e = store_offers_of_session(r->store, s.id, collect_live, &h);
+    if (!e) e = store_offers_close(r->store, s.id, NULL, PW_OFFER_WITHDRAWN, now, NULL);
+    for (size_t i = 0; !e && i < h.n; i++)
+        e = tell_holder(r, &ob, h.ids[i], s.id, "offer_withdrawn", "accepted_by_other");
+    if (!e) {
+        snprintf(s.assigned_mechanic_id, sizeof s.assigned_mechanic_id, "%s", m->m.id);
+        e = step(r, &ob, &s, "accepted", m, -1);
+    }
+    free(h.ids);
+    if ((e = finish(r, &ob, e))) goto out;
+    r->accepted++;
+    pw_directory_add_delay(r->dir, m->m.id, now - o.offered_at);
+    /* presence follows the committed accept (pw_routing_init repairs a crash in between) */
+    pw_presence_change(r->presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED);
+out:
+    pw_session_clear(&s);
+    return e;
+}
+
+pw_err pw_routing_decline(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m)
+{
+    struct pw_session s;
+    pw_err e = with_session(r, session_id, &s);
+    if (e) return e;
+    struct pw_offer o;
+    if ((e = live_offer(r, &s, m, &o))) goto out;
+    struct outbox ob = {0};
+    if ((e = store_tx_begin(r->store))) goto out;
+    int closed = 0;
+    e = store_offers_close(r->store, s.id, m->m.id, PW_OFFER_DECLINED, pw_clock_now(r->clock),
+                           &closed);
+    if (!e && !closed) e = PW_ETAKEN;
+    if (!e && o.kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
+        e = end_priority(r, &ob, &s, "priority_declined");
+    e = finish(r, &ob, e);
+    if (!e) r->declined++;
+out:
+    pw_session_clear(&s);
+    return e;
+}
+
+pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m,
+                      const char *outcome, const char *notes)
+{
+    struct pw_session s;
+    pw_err e = with_session(r, session_id, &s);
+    if (e) return e;
+    if (strcmp(s.assigned_mechanic_id, m->m.id) != 0) {
+        e = PW_EFORBIDDEN;
+        goto out;
+    }
+    struct outbox ob = {0};
+    if ((e = store_tx_begin(r->store))) goto out;
+    struct store_transition t = {.from = MASK(PW_SESSION_ACCEPTED), .to = PW_SESSION_ENDED,
+                                 .at = pw_clock_now(r->clock)};
+    e = store_session_transition(r->store, s.id, &t);
+    if (!e) e = store_session_set_outcome(r->store, s.id, outcome, notes);
+    if (!e) e = step(r, &ob, &s, "ended", m, -1);
+    if ((e = finish(r, &ob, e))) goto out;
+    /* back to work if still connected, otherwise offline */
+    int64_t now = pw_clock_now(r->clock);
+    bool connected = m->open_streams > 0 || now - m->m.last_seen_at < r->presence->timeout_ms;
+    pw_presence_change(r->presence, m, connected ? PW_ONLINE : PW_OFFLINE,
+                       PW_REASON_SESSION_ENDED);
+out:
+    pw_session_clear(&s);
+    return e;
+}
+
+/* ---- presence hook: late joiners and busy preferred mechanics ---- */
+
+struct presence_ctx {
+    struct pw_routing *r;
+    struct pw_dir_mechanic *m;
+    char (*ids)[PW_ID_LEN + 1];
+    size_t n, cap;
+};
+
+static void collect_session(void *ctx, const struct pw_session *s)
+{
+    struct presence_ctx *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        void *grown = realloc(c->ids, cap * sizeof *c->ids);
+        if (!grown) return;
+        c->ids = grown;
+        c->cap = cap;
+    }
+    snprintf(c->ids[c->n++], PW_ID_LEN + 1, "%s", s->id);
+}
+
+/* m came online while s is being broadcast: they get the offer too. */
+static void join_broadcast(struct pw_routing *r, struct pw_dir_mechanic *m, const char *id)
+{
+    struct pw_session s;
+    if (store_session_get(r->store, id, &s) != PW_OK) return;
+    struct details d;
+    load_details(r, &s, &d);
+    struct offer_set taken = {0};
+    struct outbox ob = {0};
+    if (s.state == PW_SESSION_BROADCAST && pw_dir_matches(m, s.is_specialist, d.vehicle.make) &&
+        store_offers_of_session(r->store, s.id, collect_offer, &taken) == PW_OK &&
+        !in_set(&taken, m->m.id) && store_tx_begin(r->store) == PW_OK) {
+        pw_err e = send_offer(r, &ob, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
+        if (!e) e = step(r, &ob, &s, "offer_added", m, -1);
+        finish(r, &ob, e);
+    }
+    free(taken.ids);
+    pw_session_clear(&s);
+}
+
+static void collect_preferred(void *ctx, const struct pw_session *s)
+{
+    struct presence_ctx *c = ctx;
+    if (strcmp(s->preferred_mechanic_id, c->m->m.id) == 0) collect_session(ctx, s);
+}
+
+void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,
+                                 enum pw_state to)
+{
+    (void)from;
+    struct pw_routing *r = ctx;
+    struct presence_ctx c = {.r = r, .m = m};
+    if (to == PW_ONLINE && pw_dir_listed(m)) {
+        if (store_sessions_in_state(r->store, PW_SESSION_BROADCAST, collect_session, &c) == PW_OK)
+            for (size_t i = 0; i < c.n; i++) join_broadcast(r, m, c.ids[i]);
+    } else if (to == PW_BUSY) {
+        /* the preferred mechanic became busy: their windows end now */
+        if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
+            for (size_t i = 0; i < c.n; i++) priority_end_tx(r, c.ids[i], "priority_expired");
+    }
+    free(c.ids);
+}
+
+/* ---- timers ---- */
+
+static void fire(void *ctx, const char *session_id, int kind)
+{
+    struct pw_routing *r = ctx;
+    if (kind == 0) {
+        priority_end_tx(r, session_id, "priority_expired");
+        return;
+    }
+    struct pw_session s;
+    if (store_session_get(r->store, session_id, &s) != PW_OK) return;
+    if (MASK(s.state) & OPEN_STATES) close_session(r, &s, PW_SESSION_EXPIRED);
+    pw_session_clear(&s);
+}
+
+void pw_routing_tick(struct pw_routing *r)
+{
+    store_sessions_due(r->store, pw_clock_now(r->clock), fire, r);
+}
+
+struct repair {
+    struct pw_routing *r;
+    char (*busy)[PW_ID_LEN + 1];
+    size_t n, cap;
+};
+
+static void repair_accepted(void *ctx, const struct pw_session *s)
+{
+    struct repair *rp = ctx;
+    struct pw_dir_mechanic *m = pw_directory_get(rp->r->dir, s->assigned_mechanic_id);
+    if (!m) return;
+    if (m->m.presence != PW_BUSY)
+        pw_presence_change(rp->r->presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED);
+    if (rp->n == rp->cap) {
+        size_t cap = rp->cap ? rp->cap * 2 : 16;
+        void *grown = realloc(rp->busy, cap * sizeof *rp->busy);
+        if (!grown) return;
+        rp->busy = grown;
+        rp->cap = cap;
+    }
+    snprintf(rp->busy[rp->n++], PW_ID_LEN + 1, "%s", m->m.id);
+}
+
+static void repair_idle(void *ctx, struct pw_dir_mechanic *m)
+{
+    struct repair *rp = ctx;
+    if (m->m.presence != PW_BUSY) return;
+    for (size_t i = 0; i < rp->n; i++)
+        if (!strcmp(rp->busy[i], m->m.id)) return;
+    /* busy without a session: the end committed but the crash came before presence */
+    pw_presence_change(rp->r->presence, m, PW_OFFLINE, PW_REASON_SESSION_ENDED);
+}
+
+pw_err pw_routing_init(struct pw_routing *r)
+{
+    struct repair rp = {.r = r};
+    pw_err e = store_sessions_in_state(r->store, PW_SESSION_ACCEPTED, repair_accepted, &rp);
+    if (!e) pw_directory_each(r->dir, repair_idle, &rp);
+    free(rp.busy);
+    if (!e) pw_routing_tick(r);
+    return e;
+}
