@@ -1,6 +1,7 @@
 // The intake page: the wizard's choices, the "Mechanic selected" banner for a chosen
-// mechanic, and the intake form. (Submitting it — waiver, payment, booking — is the next step.)
+// mechanic, and the intake form; then the waiver.
 import { api, el, icon, money, renderTopbar, requireMe } from './api.js';
+import * as draft from './draft.js';
 
 const me = await requireMe(['customer']);
 renderTopbar(me);
@@ -29,25 +30,44 @@ if (!plan || !vehicle) {
       el('p', {}, `${mechanic ? mechanic.name : 'Your preferred mechanic'} will be notified first with 10-minute priority access. If unavailable, we'll find the next best match.`))) : null;
   const price = isSpecialist ? plan.specialist_price_cents : plan.standard_price_cents;
   const symptoms = ['Warning light', 'Strange noise', 'Won\'t start', 'Leak', 'Vibration', 'Electrical issue'];
+  const saved = draft.load().intake || {};
+  const error = el('p', { class: 'error-text', role: 'alert', id: 'intake-error' });
+  const submit = (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const concern = form.concern.value.trim();
+    if ([...concern].length < 10) {
+      error.textContent = 'Describe the problem in at least 10 characters.';
+      form.concern.focus();
+      return;
+    }
+    draft.save({ intake: {
+      concern,
+      symptoms: [...form.querySelectorAll('input[name=symptoms]:checked')].map((i) => i.value),
+      urgency: form.urgency.value,
+    } });
+    location.href = draft.next('/waiver');
+  };
   main.replaceChildren(
     el('h1', {}, 'Tell us what is going on'),
     banner,
     el('section', { class: 'card', 'aria-label': 'Your choices' },
       el('p', { class: 'subtext' }, `${vehicle.year} ${vehicle.make} ${vehicle.model}`),
       el('p', { class: 'subtext' }, `${plan.name} · ${isSpecialist ? 'Brand Specialist' : 'Standard'} · ${price === 0 ? 'Free' : money(price)}`)),
-    el('form', { class: 'card', id: 'intake', onsubmit: (e) => e.preventDefault() },
+    el('form', { class: 'card', id: 'intake', onsubmit: submit, novalidate: true },
       el('div', { class: 'field' },
         el('label', { for: 'concern' }, 'What is the problem?'),
-        el('textarea', { id: 'concern', name: 'concern', minlength: '10', maxlength: '2000', required: true })),
+        el('textarea', { id: 'concern', name: 'concern', minlength: '10', maxlength: '2000', required: true,
+          'aria-describedby': 'intake-error' }, saved.concern || '')),
       el('fieldset', { class: 'choices' }, el('legend', { class: 'label' }, 'Symptoms'),
-        symptoms.map((s) => el('label', {}, el('input', { type: 'checkbox', name: 'symptoms', value: s }), ' ', s))),
+        symptoms.map((s) => el('label', {}, el('input', { type: 'checkbox', name: 'symptoms', value: s,
+          checked: (saved.symptoms || []).includes(s) }), ' ', s))),
       el('div', { class: 'field' },
         el('label', { for: 'urgency' }, 'How urgent is it?'),
         el('select', { id: 'urgency', name: 'urgency' },
-          el('option', { value: 'low' }, 'Low'), el('option', { value: 'medium', selected: true }, 'Medium'),
-          el('option', { value: 'high' }, 'High'))),
-      el('p', { class: 'notice', id: 'continue-note' }, 'Waiver and payment come next; booking opens in the next release.'),
-      el('button', { class: 'btn btn-primary btn-block', type: 'submit', disabled: true,
-        'aria-describedby': 'continue-note' }, 'Continue to waiver')),
+          ['low', 'medium', 'high'].map((u) => el('option', { value: u, selected: (saved.urgency || 'medium') === u },
+            u[0].toUpperCase() + u.slice(1))))),
+      error,
+      el('button', { class: 'btn btn-primary btn-block', type: 'submit' }, 'Continue to waiver')),
   );
 }
