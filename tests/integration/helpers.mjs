@@ -7,6 +7,18 @@ import { join, resolve } from 'node:path';
 import net from 'node:net';
 
 export const BIN = process.env.PITWALL_BIN || resolve('build/pitwall');
+
+// The tests' own HTTP client should not sit on idle keep-alive connections: pitwall's
+// SIGTERM drain waits (up to 4 s) for every open connection, and every file stops at least
+// one server. Node's fetch is undici; swap its global pool for one that closes idle sockets
+// after 100 ms (lifecycle.test.mjs covers an idle keep-alive connection at shutdown itself).
+try {
+  await fetch('data:,warm-up');
+  const key = Symbol.for('undici.globalDispatcher.1');
+  const Agent = globalThis[key]?.constructor;
+  if (Agent) globalThis[key] = new Agent({ keepAliveTimeout: 100, keepAliveMaxTimeout: 100 });
+} catch { /* keep the default pool */ }
+
 export const DEMO_PASSWORD = 'pitwall-demo';
 
 export async function freePort() {
@@ -21,11 +33,11 @@ export async function freePort() {
 }
 
 // Starts pitwall; returns { url, proc, dir, stop(), kill(), stderr() }.
-export async function startServer({ args = [], demo = true, dir, port, env = {} } = {}) {
+export async function startServer({ args = [], demo = true, dir, port, env = {}, webRoot } = {}) {
   dir = dir || mkdtempSync(join(tmpdir(), 'pitwall-test-'));
   port = port || (await freePort());
   const argv = ['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${join(dir, 'pitwall.db')}`,
-    '--web-root', resolve('web'), ...(demo ? ['--demo'] : []), ...args];
+    '--web-root', webRoot || resolve('web'), ...(demo ? ['--demo'] : []), ...args];
   const proc = spawn(BIN, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
@@ -111,7 +123,7 @@ export async function loggedIn(base, email) {
 export class SSE {
   constructor(url, headers = {}) {
     this.url = url; this.headers = headers;
-    this.events = []; this.comments = []; this.waiters = []; this.retry = null;
+    this.events = []; this.comments = []; this.waiters = []; this.retry = null; this.raw = '';
     this.controller = new AbortController();
   }
 
@@ -128,7 +140,8 @@ export class SSE {
     let buf = '';
     try {
       for await (const chunk of this.res.body) {
-        buf += decoder.decode(chunk, { stream: true });
+        const text = decoder.decode(chunk, { stream: true });
+        buf += text; this.raw += text;
         let idx;
         while ((idx = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, idx); buf = buf.slice(idx + 2);
@@ -176,4 +189,154 @@ export class SSE {
 export async function directory(base, query = '') {
   const r = await fetch(`${base}/api/mechanics/available${query}`);
   return { status: r.status, json: await r.json() };
+}
+
+// ---- additions for the per-area test files ----
+
+// Waits until pred(events) returns a truthy value (or throws on timeout / closed stream).
+SSE.prototype.waitUntil = async function waitUntil(pred, timeoutMs = 5000, what = 'condition') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = pred(this);
+    if (v) return v;
+    if (this.closed) throw new Error(`stream closed while waiting for ${what}`);
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events.map((e) => [e.id, e.event, e.data]))}`);
+    await new Promise((ok) => { this.waiters.push(ok); setTimeout(ok, Math.min(left, 100)); });
+  }
+};
+
+// The first event (at index >= from) matching pred.
+SSE.prototype.waitForEvent = async function waitForEvent(pred, timeoutMs = 5000, from = 0) {
+  return this.waitUntil((s) => s.events.slice(from).find(pred), timeoutMs, 'a matching event');
+};
+
+// Resolves once the stream has ended (server closed it), or throws after timeoutMs.
+SSE.prototype.waitClosed = async function waitClosed(timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!this.closed) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error('stream did not end');
+    await new Promise((ok) => { this.waiters.push(ok); setTimeout(ok, Math.min(left, 100)); });
+  }
+};
+
+// Opens an SSE stream (absolute URL or path on base) and returns it.
+export async function openStream(base, path, headers = {}) {
+  return new SSE(path.startsWith('http') ? path : base + path, headers).open();
+}
+
+// A raw HTTP/1.1 exchange over a socket: sends `head` (string, CRLF line ends added if
+// missing) and an optional body, reads until the server closes the connection or timeoutMs.
+// Returns { status, headers (lower-case names; arrays for repeats), body, raw }.
+export async function rawHttp(port, head, { body, timeoutMs = 5000, chunks } = {}) {
+  return new Promise((ok, fail) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const parts = [];
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      const raw = Buffer.concat(parts).toString('latin1');
+      const sep = raw.indexOf('\r\n\r\n');
+      if (sep < 0) { fail(new Error(`no HTTP answer: ${JSON.stringify(raw.slice(0, 200))}`)); return; }
+      const lines = raw.slice(0, sep).split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+      if (!m) { fail(new Error(`bad status line: ${lines[0]}`)); return; }
+      const headers = {};
+      for (const l of lines.slice(1)) {
+        const c = l.indexOf(':');
+        const k = l.slice(0, c).trim().toLowerCase(), v = l.slice(c + 1).trim();
+        if (k in headers) headers[k] = [].concat(headers[k], v); else headers[k] = v;
+      }
+      let rest = raw.slice(sep + 4);
+      if (/chunked/i.test(headers['transfer-encoding'] || '')) {
+        let out = '';
+        for (let i = 0; i < 10000; i++) {
+          const nl = rest.indexOf('\r\n');
+          if (nl < 0) break;
+          const size = parseInt(rest.slice(0, nl), 16);
+          if (!size) break;
+          out += rest.slice(nl + 2, nl + 2 + size);
+          rest = rest.slice(nl + 2 + size + 2);
+        }
+        rest = out;
+      } else if (headers['content-length'] !== undefined) {
+        rest = rest.slice(0, Number(headers['content-length']));
+      }
+      ok({ status: Number(m[1]), headers, body: rest, raw });
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    sock.on('data', (d) => {
+      parts.push(d);
+      // a complete answer with a Content-Length lets us stop early
+      const raw = Buffer.concat(parts).toString('latin1');
+      const sep = raw.indexOf('\r\n\r\n');
+      if (sep >= 0) {
+        const cl = /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, sep + 2));
+        if (cl && raw.length - sep - 4 >= Number(cl[1])) finish();
+        if (/^HTTP\/1\.[01] 304/.test(raw)) finish();
+      }
+    });
+    sock.on('error', () => finish());
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('connect', async () => {
+      let h = head.replace(/\r?\n/g, '\r\n');
+      if (!h.endsWith('\r\n\r\n')) h = h.replace(/(\r\n)*$/, '') + '\r\n\r\n';
+      sock.write(h);
+      try {
+        if (chunks) {
+          for (const c of chunks) { if (!sock.destroyed) sock.write(c); await sleep(5); }
+        } else if (body !== undefined && !sock.destroyed) sock.write(body);
+      } catch { /* the server may answer and close before it has read everything */ }
+    });
+  });
+}
+
+// Is b allowed to come right after a in the directory's order (§4.1, §4.7)?
+export function rankedBefore(a, b) {
+  const ao = a.presence === 'online' ? 1 : 0, bo = b.presence === 'online' ? 1 : 0;
+  if (ao !== bo) return ao > bo;
+  if (a.rating !== b.rating) return a.rating > b.rating;
+  if (a.completed_sessions !== b.completed_sessions) return a.completed_sessions > b.completed_sessions;
+  return Buffer.compare(Buffer.from(a.id), Buffer.from(b.id)) < 0;
+}
+
+// Throws with the offending pair if list is not in the directory's order.
+export function assertRanked(list, label = '') {
+  for (let i = 1; i < list.length; i++) {
+    if (!rankedBefore(list[i - 1], list[i])) {
+      const f = (m) => JSON.stringify({ id: m.id, name: m.name, presence: m.presence, rating: m.rating, completed_sessions: m.completed_sessions });
+      throw new Error(`${label} order broken at ${i}: ${f(list[i - 1])} before ${f(list[i])}`);
+    }
+  }
+}
+
+// Polls fn() until it returns a truthy value, or throws after timeoutMs.
+export async function eventually(fn, timeoutMs = 5000, intervalMs = 50, what = 'condition') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+// Fetch with a raw (already encoded) query string, for inputs fetch would not build itself.
+export async function getJson(url, init = {}) {
+  const r = await fetch(url, { redirect: 'manual', ...init });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, headers: r.headers, json, text };
+}
+
+// Asserts the error shape {"error": code, "message": text} of §4.
+export function isErrorShape(json, code) {
+  return json !== null && typeof json === 'object' && typeof json.error === 'string' &&
+    typeof json.message === 'string' && json.message.length > 0 && (code === undefined || json.error === code);
 }
