@@ -9,6 +9,7 @@
 #include "auth/throttle.h"
 #include "core/log.h"
 #include "core/workers.h"
+#include "payments/stripe.h"
 #include "presence/directory.h"
 #include "store/demo.h"
 #include "store/store.h"
@@ -52,6 +53,10 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     app->started_at = pw_clock_now(clock);
     if (!pw_auth_init()) {
         snprintf(err, errlen, "libsodium could not start");
+        return PW_EINTERNAL;
+    }
+    if (!pw_stripe_init()) {
+        snprintf(err, errlen, "libcurl could not start");
         return PW_EINTERNAL;
     }
     pw_err e = store_open(cfg->db_url, &app->store, err, errlen);
@@ -126,5 +131,6 @@ void pw_app_free(struct pw_app *app)
     pw_hub_free(app->hub);
     pw_directory_free(app->dir);
     store_close(app->store);
+    pw_stripe_cleanup();
     memset(app, 0, sizeof *app);
 }

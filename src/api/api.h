@@ -48,5 +48,6 @@ void api_mechanic_offers(struct http_request *r);
 /* payments.c */
 void api_card_checkout(struct http_request *r, const char *session_id);
 void api_stripe_webhook(struct http_request *r);
+void api_payments_config(struct http_request *r);
 
 #endif

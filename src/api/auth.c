@@ -318,7 +318,7 @@ void api_auth_logout(struct http_request *r)
     http_auth_optional(r);
     if (r->has_user) {
         if (!http_auth(r, HTTP_ANY_ROLE)) return; /* the CSRF check */
-        if (store_auth_session_delete(r->app->store, r->login.token_hash) != PW_OK) {
+        if (store_auth_session_delete(r->app->store, r->login->token_hash) != PW_OK) {
             http_error(r, PW_ESTORE, NULL);
             return;
         }
@@ -330,5 +330,5 @@ void api_auth_logout(struct http_request *r)
 void api_me(struct http_request *r)
 {
     if (!http_auth(r, HTTP_ANY_ROLE)) return;
-    http_json(r, 200, api_me_json(&r->user, r->login.csrf_token));
+    http_json(r, 200, api_me_json(r->user, r->login->csrf_token));
 }

@@ -43,7 +43,7 @@ void api_vehicles_list(struct http_request *r)
 {
     if (!http_auth(r, 1u << PW_ROLE_CUSTOMER)) return;
     json_t *list = json_array();
-    pw_err e = store_vehicles_of(r->app->store, r->user.id, add_vehicle, list);
+    pw_err e = store_vehicles_of(r->app->store, r->user->id, add_vehicle, list);
     if (e) {
         json_decref(list);
         http_error(r, e, NULL);
@@ -85,7 +85,7 @@ void api_vehicles_create(struct http_request *r)
                text_field(r, body, "model", v.model, sizeof v.model)) {
         v.year = (int)json_integer_value(year);
         pw_uuid_random(v.id);
-        snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user.id);
+        snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user->id);
         pw_err e = store_vehicle_insert(r->app->store, &v);
         if (e)
             http_error(r, e, NULL);

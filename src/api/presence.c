@@ -16,7 +16,7 @@
 static struct pw_dir_mechanic *own_mechanic(struct http_request *r)
 {
     if (!http_auth(r, 1u << PW_ROLE_MECHANIC)) return NULL;
-    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user.mechanic_id);
+    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user->mechanic_id);
     if (!m) http_error(r, PW_ENOTFOUND, "This account has no mechanic profile.");
     return m;
 }

@@ -136,7 +136,7 @@ void api_sessions_create(struct http_request *r)
     if (!(intake = read_intake(r, json_object_get(body, "intake")))) goto out;
 
     pw_err e = store_vehicle_get(app->store, vehicle_id, &vehicle);
-    if (e == PW_ENOTFOUND || (!e && strcmp(vehicle.owner_id, r->user.id) != 0)) {
+    if (e == PW_ENOTFOUND || (!e && strcmp(vehicle.owner_id, r->user->id) != 0)) {
         http_error(r, PW_ENOTFOUND, "No such vehicle among yours.");
         goto out;
     }
@@ -173,7 +173,7 @@ void api_sessions_create(struct http_request *r)
     }
 
     pw_uuid_random(s.id);
-    snprintf(s.customer_id, sizeof s.customer_id, "%s", r->user.id);
+    snprintf(s.customer_id, sizeof s.customer_id, "%s", r->user->id);
     snprintf(s.vehicle_id, sizeof s.vehicle_id, "%s", vehicle.id);
     snprintf(s.plan_slug, sizeof s.plan_slug, "%s", plan.slug);
     s.priority_routing = has_pref;
@@ -204,7 +204,7 @@ out:
  * Anyone else gets 404, as if it did not exist. */
 static bool may_see(struct http_request *r, const struct pw_session *s)
 {
-    const struct pw_user *u = &r->user;
+    const struct pw_user *u = r->user;
     if (u->role == PW_ROLE_ADMIN) return true;
     if (u->role == PW_ROLE_CUSTOMER) return strcmp(s->customer_id, u->id) == 0;
     if (!strcmp(s->assigned_mechanic_id, u->mechanic_id)) return true;
@@ -257,9 +257,9 @@ void api_sessions_list(struct http_request *r)
 {
     if (!http_auth(r, (1u << PW_ROLE_CUSTOMER) | (1u << PW_ROLE_MECHANIC))) return;
     struct list_ctx c = {&r->app->routing, json_array()};
-    bool customer = r->user.role == PW_ROLE_CUSTOMER;
-    pw_err e = store_sessions_list(r->app->store, customer ? r->user.id : NULL,
-                                   customer ? NULL : r->user.mechanic_id, 50, add_session, &c);
+    bool customer = r->user->role == PW_ROLE_CUSTOMER;
+    pw_err e = store_sessions_list(r->app->store, customer ? r->user->id : NULL,
+                                   customer ? NULL : r->user->mechanic_id, 50, add_session, &c);
     if (e) {
         json_decref(c.list);
         http_error(r, e, NULL);
@@ -270,7 +270,7 @@ void api_sessions_list(struct http_request *r)
 
 static struct pw_dir_mechanic *me_mechanic(struct http_request *r)
 {
-    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user.mechanic_id);
+    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user->mechanic_id);
     if (!m) http_error(r, PW_ENOTFOUND, "This account has no mechanic profile.");
     return m;
 }
@@ -351,7 +351,7 @@ void api_sessions_end(struct http_request *r)
 {
     struct pw_session s;
     if (!load_session(r, 1u << PW_ROLE_MECHANIC, &s)) return;
-    bool assigned = !strcmp(s.assigned_mechanic_id, r->user.mechanic_id);
+    bool assigned = !strcmp(s.assigned_mechanic_id, r->user->mechanic_id);
     pw_session_clear(&s);
     if (!assigned) {
         http_error(r, PW_EFORBIDDEN, "Only the mechanic in this session can end it.");
@@ -484,7 +484,7 @@ void api_mechanic_offers(struct http_request *r)
 {
     if (!http_auth(r, 1u << PW_ROLE_MECHANIC)) return;
     struct offers_ctx c = {r->app, json_array(), pw_clock_now(&r->app->clock)};
-    pw_err e = store_offers_live_of_mechanic(r->app->store, r->user.mechanic_id, add_offer, &c);
+    pw_err e = store_offers_live_of_mechanic(r->app->store, r->user->mechanic_id, add_offer, &c);
     if (e) {
         json_decref(c.list);
         http_error(r, e, NULL);

@@ -46,19 +46,24 @@ bool pw_query_parse(const char *raw, size_t len, struct pw_query *q, const char 
 {
     memset(q, 0, sizeof *q);
     if (len == 0) return true;
-    /* decoded text never grows; each pair needs two terminators */
-    q->buf = malloc(len + 2 * PW_QUERY_MAX_PARAMS + 2);
+    size_t pairs = 1;
+    for (size_t i = 0; i < len; i++) pairs += raw[i] == '&';
+    if (pairs > PW_QUERY_MAX_PARAMS) pairs = PW_QUERY_MAX_PARAMS + 1; /* enough to refuse */
+    /* the params first, then the text: decoded text never grows; each pair needs two NULs */
+    size_t head = pairs * sizeof *q->p;
+    q->buf = malloc(head + len + 2 * pairs + 2);
     if (!q->buf) {
         *why = "out of memory";
         return false;
     }
-    char *out = q->buf;
+    q->p = (struct pw_query_param *)(void *)q->buf;
+    char *out = q->buf + head;
     size_t i = 0;
     while (i <= len) {
         size_t end = i;
         while (end < len && raw[end] != '&') end++;
         if (end > i) { /* skip empty pairs such as "a=1&&b=2" */
-            if (q->n == PW_QUERY_MAX_PARAMS) {
+            if (q->n == PW_QUERY_MAX_PARAMS || q->n == pairs) {
                 *why = "too many query parameters";
                 goto fail;
             }

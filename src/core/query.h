@@ -16,8 +16,8 @@ struct pw_query_param {
 
 struct pw_query {
     size_t n;
-    struct pw_query_param p[PW_QUERY_MAX_PARAMS];
-    char *buf; /* owns the decoded text */
+    struct pw_query_param *p; /* n of them, inside buf */
+    char *buf; /* owns the params and the decoded text (sized to the query: streams keep it) */
 };
 
 /* Parses raw (not NUL-terminated, len bytes, without the leading '?'). On failure returns

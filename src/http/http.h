@@ -40,8 +40,8 @@ struct http_request {
     /* the logged-in user, once http_auth*() looked */
     bool auth_checked;
     bool has_user;
-    struct pw_user user;
-    struct pw_auth_session login;
+    struct pw_user *user; /* set with has_user (allocated: streams should stay small) */
+    struct pw_auth_session *login;
 
     /* the answer */
     struct MHD_Response *response;

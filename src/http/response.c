@@ -118,11 +118,19 @@ void http_auth_optional(struct http_request *r)
     pw_token_hash(token, hash);
     struct pw_app *app = r->app;
     int64_t now = pw_clock_now(&app->clock);
-    if (store_auth_session_get(app->store, hash, now, &r->login) != PW_OK) return;
-    if (store_user_by_id(app->store, r->login.user_id, &r->user) != PW_OK) return;
+    r->login = malloc(sizeof *r->login);
+    r->user = malloc(sizeof *r->user);
+    if (!r->login || !r->user || store_auth_session_get(app->store, hash, now, r->login) != PW_OK ||
+        store_user_by_id(app->store, r->login->user_id, r->user) != PW_OK) {
+        free(r->login);
+        free(r->user);
+        r->login = NULL;
+        r->user = NULL;
+        return;
+    }
     r->has_user = true;
-    if (r->user.role == PW_ROLE_MECHANIC && r->user.mechanic_id[0]) {
-        struct pw_dir_mechanic *m = pw_directory_get(app->dir, r->user.mechanic_id);
+    if (r->user->role == PW_ROLE_MECHANIC && r->user->mechanic_id[0]) {
+        struct pw_dir_mechanic *m = pw_directory_get(app->dir, r->user->mechanic_id);
         if (m) pw_presence_seen(&app->presence, m);
     }
 }
@@ -135,11 +143,11 @@ bool http_auth(struct http_request *r, unsigned roles)
         return false;
     }
     if (r->method != HTTP_GET && r->method != HTTP_HEAD &&
-        !pw_token_equal(http_header(r, "X-CSRF-Token"), r->login.csrf_token)) {
+        !pw_token_equal(http_header(r, "X-CSRF-Token"), r->login->csrf_token)) {
         http_error(r, PW_ECSRF, NULL);
         return false;
     }
-    if (!(roles & (1u << r->user.role))) {
+    if (!(roles & (1u << r->user->role))) {
         http_errorf(r, PW_EFORBIDDEN, "This needs a %s account.",
                     roles == (1u << PW_ROLE_MECHANIC)  ? "mechanic"
                     : roles == (1u << PW_ROLE_ADMIN)   ? "admin"

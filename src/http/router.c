@@ -39,6 +39,7 @@ static const struct route routes[] = {
     {HTTP_POST, "/api/sessions/{id}/rating", api_sessions_rate},
     {HTTP_GET, "/api/sessions/{id}/stream", api_sessions_stream},
     {HTTP_POST, "/api/webhooks/stripe", api_stripe_webhook},
+    {HTTP_GET, "/api/payments/config", api_payments_config},
 };
 
 /* Matches path against pattern; copies a {id} segment into param. */

@@ -49,6 +49,8 @@ static void request_free(struct http_request *r)
     if (r->state_free) r->state_free(r->state);
     if (r->response && !r->response_borrowed) MHD_destroy_response(r->response);
     pw_query_free(&r->query);
+    free(r->user);
+    free(r->login);
     free(r->uri);
     free(r->path);
     free(r->body);
@@ -177,6 +179,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->response = NULL;
     if (r->is_stream) { /* a stream lives long: keep only what the final log line needs */
         pw_query_free(&r->query);
+        free(r->user);
+        free(r->login);
+        r->user = NULL;
+        r->login = NULL;
+        r->has_user = false;
         free(r->uri);
         r->uri = NULL;
         free(r->body);
