@@ -169,3 +169,34 @@ test('a mechanic can be chosen with the keyboard only', async () => {
   await page.screenshot({ path: join(SHOTS, 'intake-390.png'), fullPage: true });
   await ctx.close();
 });
+
+test('a mechanic who becomes busy leaves the list live, and comes back when the session ends', async () => {
+  const { Client, loggedIn } = await import('../integration/helpers.mjs');
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await toStep3(page);
+  // David Kim (Toronto) goes online and takes another customer's free broadcast request
+  const david = await loggedIn(srv.url, 'david.kim@demo.test');
+  assert.equal((await david.post('/api/mechanic/presence', { status: 'online' })).status, 200);
+  await page.waitForFunction(() => document.querySelectorAll('#mechanic-group .mech-name')[0]?.textContent === 'David Kim');
+  const other = new Client(srv.url);
+  const reg = await other.post('/api/auth/register', { email: `busy-${Date.now()}@example.test`, password: 'a-long-password', name: 'Bea Other', city: 'Toronto' });
+  assert.equal(reg.status, 201);
+  other.csrf = reg.json.csrf_token;
+  const car = await other.post('/api/vehicles', { year: 2019, make: 'Ford', model: 'Focus' });
+  const booked = await other.post('/api/sessions', {
+    vehicle_id: car.json.id, plan: 'free', is_specialist: false, preferred_mechanic_id: null, routing_type: 'broadcast',
+    intake: { concern: 'Check engine light is on since yesterday', symptoms: [], urgency: 'low' },
+    waiver_accepted: true, payment_method: 'free',
+  });
+  assert.equal(booked.status, 201);
+  assert.equal((await david.post(`/api/sessions/${booked.json.id}/accept`)).status, 200);
+  await page.waitForFunction(() => ![...document.querySelectorAll('#mechanic-group .mech-name')].some((n) => n.textContent === 'David Kim'));
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'David Kim is now busy.');
+  // the session ends: David is online again and returns to the list
+  assert.equal((await david.post(`/api/sessions/${booked.json.id}/end`, { outcome: 'resolved' })).status, 200);
+  await page.waitForFunction(() => document.querySelectorAll('#mechanic-group .mech-name')[0]?.textContent === 'David Kim',
+    null, { timeout: 5000 });
+  await david.post('/api/mechanic/presence', { status: 'offline' });
+  await ctx.close();
+});
