@@ -454,15 +454,17 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     int64_t now = pw_clock_now(r->clock);
     bool refund = !strcmp(s->payment_status, "paid") && s->price_cents > 0 &&
                   strcmp(s->payment_method, "free") != 0;
+    bool free_back = !strcmp(s->payment_method, "free");
     struct store_transition t = {.from = OPEN_STATES, .to = to, .at = now,
-                                 .payment_status = refund ? "refunded" : NULL};
+                                 .payment_status = refund || free_back ? "refunded" : NULL};
     struct outbox ob = {0};
     struct holders h = {0};
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
     e = store_session_transition(r->store, s->id, &t);
-    /* credits and card payments come back as credits */
+    /* credits and card payments come back as credits; a free session is given back */
     if (!e && refund) e = store_user_credit(r->store, s->customer_id, s->price_cents);
+    if (!e && !strcmp(s->payment_method, "free")) e = store_user_release_free(r->store, s->customer_id);
     if (!e) e = store_offers_of_session(r->store, s->id, collect_live, &h);
     if (!e) e = store_offers_close(r->store, s->id, NULL,
                                    to == PW_SESSION_EXPIRED ? PW_OFFER_EXPIRED : PW_OFFER_WITHDRAWN,

@@ -612,6 +612,15 @@ static pw_err sq_user_use_free(struct store *st, const char *user_id)
     return e ? e : n == 1 ? PW_OK : PW_EFREEUSED;
 }
 
+static pw_err sq_user_release_free(struct store *st, const char *user_id)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE users SET free_session_used = 0 WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, user_id);
+    return exec_stmt(s, q, "user_release_free");
+}
+
 static void bind_opt_text(sqlite3_stmt *q, int i, const char *v)
 {
     if (v && *v)
@@ -1028,6 +1037,7 @@ static const struct store_ops sqlite_ops = {
     .user_debit = sq_user_debit,
     .user_credit = sq_user_credit,
     .user_use_free = sq_user_use_free,
+    .user_release_free = sq_user_release_free,
     .session_insert = sq_session_insert,
     .session_get = sq_session_get,
     .session_transition = sq_session_transition,

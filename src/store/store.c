@@ -62,6 +62,7 @@ FORWARD(plan_get, (struct store * st, const char *slug, struct pw_plan *out), (s
 FORWARD(user_debit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
 FORWARD(user_credit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
 FORWARD(user_use_free, (struct store * st, const char *user_id), (st, user_id))
+FORWARD(user_release_free, (struct store * st, const char *user_id), (st, user_id))
 FORWARD(session_insert, (struct store * st, const struct pw_session *s), (st, s))
 FORWARD(session_get, (struct store * st, const char *id, struct pw_session *out), (st, id, out))
 FORWARD(session_transition,

@@ -84,6 +84,7 @@ struct store_ops {
     pw_err (*user_credit)(struct store *st, const char *user_id, int64_t cents);
     /* the free session: PW_EFREEUSED when already used */
     pw_err (*user_use_free)(struct store *st, const char *user_id);
+    pw_err (*user_release_free)(struct store *st, const char *user_id); /* given back */
 
     pw_err (*session_insert)(struct store *st, const struct pw_session *s);
     pw_err (*session_get)(struct store *st, const char *id, struct pw_session *out);
@@ -158,6 +159,7 @@ pw_err store_plan_get(struct store *st, const char *slug, struct pw_plan *out);
 pw_err store_user_debit(struct store *st, const char *user_id, int64_t cents);
 pw_err store_user_credit(struct store *st, const char *user_id, int64_t cents);
 pw_err store_user_use_free(struct store *st, const char *user_id);
+pw_err store_user_release_free(struct store *st, const char *user_id);
 pw_err store_session_insert(struct store *st, const struct pw_session *s);
 pw_err store_session_get(struct store *st, const char *id, struct pw_session *out);
 pw_err store_session_transition(struct store *st, const char *id, const struct store_transition *t);
