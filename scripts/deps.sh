@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev libsodium-dev
-       libjansson-dev uthash-dev ca-certificates)
+       libjansson-dev libcurl4-openssl-dev uthash-dev ca-certificates)
 test=(libcmocka-dev nodejs npm curl sqlite3 chromium)
 fuzz=(clang libclang-rt-14-dev)
 bench=(wrk nginx libnginx-mod-nchan)
