@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <utlist.h>
 
 #include "app.h"
 #include "core/clock.h"
@@ -25,6 +26,43 @@
 #include "stream/sse.h"
 
 #define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
+
+/* Every open connection, so that draining can shorten the idle ones' timeout. */
+struct conn_node {
+    struct MHD_Connection *conn;
+    struct conn_node *prev, *next;
+};
+static struct conn_node *connections;
+static size_t connection_count;
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_node *n = calloc(1, sizeof *n);
+        if (!n) return;
+        n->conn = conn;
+        DL_APPEND(connections, n);
+        connection_count++;
+        *socket_context = n;
+    } else if (*socket_context) {
+        struct conn_node *n = *socket_context;
+        DL_DELETE(connections, n);
+        connection_count--;
+        free(n);
+        *socket_context = NULL;
+    }
+}
+
+/* After SIGTERM a kept-alive connection with nothing in flight would hold the drain for its
+ * whole idle timeout: give every connection a 1 s timeout (streams end on their own). */
+static void shorten_timeouts(void)
+{
+    struct conn_node *n;
+    DL_FOREACH(connections, n)
+    MHD_set_connection_option(n->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)1);
+}
 
 static uint64_t request_counter;
 static uint32_t request_prefix;
@@ -272,6 +310,7 @@ int http_serve(struct pw_app *app)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, app,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         /* a small pool per connection keeps idle streams cheap (8 KiB: see BENCHMARKS.md); it
@@ -329,6 +368,7 @@ int http_serve(struct pw_app *app)
                     MHD_socket ls = MHD_quiesce_daemon(d); /* accept no new connections */
                     if (ls != MHD_INVALID_SOCKET) close(ls);
                     pw_hub_close_all(app->hub); /* streams end once their queue is written */
+                    shorten_timeouts();
                 }
             } else if (mark == &mark_workers) {
                 pw_workers_drain(app->workers);
