@@ -45,6 +45,9 @@ void api_sessions_rate(struct http_request *r);
 void api_sessions_stream(struct http_request *r);
 void api_mechanic_offers(struct http_request *r);
 
+/* metrics.c */
+void api_metrics(struct http_request *r);
+
 /* payments.c */
 void api_card_checkout(struct http_request *r, const char *session_id);
 void api_stripe_webhook(struct http_request *r);

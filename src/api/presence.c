@@ -125,7 +125,7 @@ void api_presence_stream(struct http_request *r)
 
     struct MHD_Response *resp;
     struct pw_stream *s =
-        pw_stream_open(app->hub, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
+        pw_stream_open(app->hub, PW_STREAM_PRESENCE, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!s) {
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
         return;
@@ -189,7 +189,7 @@ void api_mechanic_stream(struct http_request *r)
     d->m = m;
     struct MHD_Response *resp;
     struct pw_stream *s =
-        pw_stream_open(app->hub, r->conn, pw_clock_now(&app->clock), dashboard_closed, d, &resp);
+        pw_stream_open(app->hub, PW_STREAM_MECHANIC, r->conn, pw_clock_now(&app->clock), dashboard_closed, d, &resp);
     if (!s) {
         free(d);
         http_error(r, PW_EINTERNAL, "Could not open the stream.");

@@ -428,7 +428,7 @@ void api_sessions_stream(struct http_request *r)
     struct pw_session s;
     if (!load_session(r, 1u << PW_ROLE_CUSTOMER, &s)) return;
     struct MHD_Response *resp;
-    struct pw_stream *st = pw_stream_open(app->hub, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
+    struct pw_stream *st = pw_stream_open(app->hub, PW_STREAM_SESSION, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!st) {
         pw_session_clear(&s);
         http_error(r, PW_EINTERNAL, "Could not open the stream.");

@@ -95,6 +95,8 @@ void http_set_login_cookies(struct http_request *r, struct MHD_Response *resp, c
 void http_clear_login_cookies(struct http_request *r, struct MHD_Response *resp);
 
 /* ---- the server ---- */
+/* Open client connections now (for /metrics). */
+size_t http_open_connections(void);
 /* Serves until SIGTERM/SIGINT; returns the process exit code. */
 int http_serve(struct pw_app *app);
 

@@ -14,6 +14,7 @@ struct route {
 static const struct route routes[] = {
     {HTTP_GET, "/healthz", api_healthz},
     {HTTP_GET, "/readyz", api_readyz},
+    {HTTP_GET, "/metrics", api_metrics},
     {HTTP_POST, "/api/auth/login", api_auth_login},
     {HTTP_POST, "/api/auth/logout", api_auth_logout},
     {HTTP_POST, "/api/auth/register", api_auth_register},

@@ -21,6 +21,7 @@
 #include "app.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/http.h"
 #include "stream/hub.h"
 #include "stream/sse.h"
@@ -57,6 +58,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* After SIGTERM a kept-alive connection with nothing in flight would hold the drain for its
  * whole idle timeout: give every connection a 1 s timeout (streams end on their own). */
+size_t http_open_connections(void)
+{
+    return connection_count;
+}
+
 static void shorten_timeouts(void)
 {
     struct conn_node *n;
@@ -238,6 +244,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     struct http_request *r = *con_cls;
     if (!r) return;
+    if (r->path) pw_metrics_request(r->route, r->status, pw_monotonic_us() - r->started_us);
     if (r->path && pw_log_enabled(PW_LOG_INFO)) {
         static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
         double ms = (double)(pw_monotonic_us() - r->started_us) / 1000.0;

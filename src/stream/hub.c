@@ -44,6 +44,7 @@ struct pw_hub {
     size_t ring_cap, ring_head, ring_len;
     int64_t floor, latest;
     int64_t now; /* the last tick's time: when a subscriber last had something queued */
+    uint64_t published, delivered, dropped;
 };
 
 /* ---- events ---- */
@@ -148,8 +149,17 @@ void pw_hub_remember(struct pw_hub *h, struct pw_event *ev)
     ring_append(h, ev);
 }
 
+void pw_hub_counters(const struct pw_hub *h, uint64_t *published, uint64_t *delivered,
+                     uint64_t *dropped)
+{
+    *published = h->published;
+    *delivered = h->delivered;
+    *dropped = h->dropped;
+}
+
 size_t pw_hub_publish(struct pw_hub *h, struct pw_event *ev)
 {
+    h->published++;
     ring_append(h, ev);
     struct channel *ch;
     HASH_FIND_STR(h->channels, ev->channel, ch);
@@ -302,6 +312,7 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
         /* cannot keep up: end the stream; the client reconnects and replays */
         queue_clear(s);
         s->overflowed = true;
+        s->hub->dropped++;
         s->wake(s->wake_ctx);
         return;
     }
@@ -321,6 +332,7 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
         s->qhead = 0;
     }
     pw_event_ref(ev);
+    s->hub->delivered++;
     if (s->hub->now > s->last_push) s->last_push = s->hub->now; /* accurate to one tick */
     s->q[(s->qhead + s->qlen) % s->qcap] = ev;
     s->qlen++;

@@ -57,6 +57,10 @@ void pw_hub_remember(struct pw_hub *h, struct pw_event *ev);
 int64_t pw_hub_latest_seq(const struct pw_hub *h);
 int64_t pw_hub_floor(const struct pw_hub *h);
 size_t pw_hub_subscriber_count(const struct pw_hub *h);
+/* Counters for /metrics: events published, frames queued to subscribers, subscribers cut
+ * off for not keeping up. */
+void pw_hub_counters(const struct pw_hub *h, uint64_t *published, uint64_t *delivered,
+                     uint64_t *dropped);
 
 /* Whether every event after last_id is still known (so a replay has no gap). */
 bool pw_hub_can_replay(const struct pw_hub *h, int64_t last_id);

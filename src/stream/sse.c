@@ -6,7 +6,16 @@
 #include <sys/epoll.h>
 
 
+const char *const pw_stream_kind_names[PW_STREAM_KINDS] = {"presence", "mechanic", "session"};
+static size_t open_by_kind[PW_STREAM_KINDS];
+
+size_t pw_stream_open_count(enum pw_stream_kind kind)
+{
+    return open_by_kind[kind];
+}
+
 struct pw_stream {
+    enum pw_stream_kind kind;
     struct pw_sub *sub;
     struct MHD_Connection *conn;
     int fd;         /* the connection's socket, watched for the peer hanging up */
@@ -73,18 +82,21 @@ void pw_stream_peer_closed(struct pw_stream *s)
 static void stream_free(void *cls)
 {
     struct pw_stream *s = cls;
+    open_by_kind[s->kind]--;
     if (s->fd >= 0 && watch_epfd >= 0) epoll_ctl(watch_epfd, EPOLL_CTL_DEL, s->fd, NULL);
     if (s->on_close) s->on_close(s->ctx);
     pw_sub_free(s->sub);
     free(s);
 }
 
-struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn, int64_t now,
+struct pw_stream *pw_stream_open(struct pw_hub *hub, enum pw_stream_kind kind,
+                                 struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx,
                                  struct MHD_Response **resp)
 {
     struct pw_stream *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->kind = kind;
     s->conn = conn;
     s->fd = -1;
     s->sub = pw_sub_new(hub, stream_wake, s, now);
@@ -101,6 +113,7 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn
     }
     s->on_close = on_close;
     s->ctx = ctx;
+    open_by_kind[kind]++;
     /* A parked (suspended) connection is not watched by libmicrohttpd, so a client that
      * leaves would only be noticed at the next keep-alive write. Our own epoll watches the
      * socket for the peer's hang-up only (edge-triggered, no EPOLLIN), so a closed dashboard

@@ -17,9 +17,15 @@ struct pw_stream;
 
 typedef void (*pw_stream_close_fn)(void *ctx);
 
+enum pw_stream_kind { PW_STREAM_PRESENCE, PW_STREAM_MECHANIC, PW_STREAM_SESSION, PW_STREAM_KINDS };
+extern const char *const pw_stream_kind_names[PW_STREAM_KINDS];
+/* Streams open now, by kind (for /metrics). */
+size_t pw_stream_open_count(enum pw_stream_kind kind);
+
 /* Opens a stream on conn: the response (to queue with status 200) is in *resp; the stream
  * starts with `retry: 2000`. on_close(ctx) runs once when the connection is gone. */
-struct pw_stream *pw_stream_open(struct pw_hub *hub, struct MHD_Connection *conn, int64_t now,
+struct pw_stream *pw_stream_open(struct pw_hub *hub, enum pw_stream_kind kind,
+                                 struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx,
                                  struct MHD_Response **resp);
 struct pw_sub *pw_stream_sub(struct pw_stream *s);
