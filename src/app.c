@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "routing/rollout.h"
 #include "auth/auth.h"
 #include "auth/throttle.h"
 #include "core/log.h"
@@ -80,6 +81,10 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
                                          .hub = app->hub,
                                          .clock = &app->clock,
                                          .timeout_ms = (int64_t)cfg->presence_timeout_s * 1000};
+    char percent[16];
+    app->rollout_percent = 100; /* SPEC: the demo starts at 100%; so does a new database */
+    if (store_setting_get(app->store, PW_ROLLOUT_KEY, percent, sizeof percent) == PW_OK)
+        app->rollout_percent = atoi(percent);
     app->routing = (struct pw_routing){.store = app->store,
                                        .dir = app->dir,
                                        .hub = app->hub,

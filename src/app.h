@@ -41,6 +41,7 @@ struct pw_app {
     struct pw_workers *workers;
     struct pw_dir_cache *dir_cache;
     struct pw_event *keepalive;
+    int rollout_percent; /* mechanic selection shown to this % of customers */
     int64_t started_at;
     bool draining; /* SIGTERM received: no new work, streams are ending */
     struct pw_stats stats;

@@ -14,6 +14,7 @@ void api_auth_login(struct http_request *r);
 void api_auth_logout(struct http_request *r);
 void api_auth_register(struct http_request *r);
 void api_me(struct http_request *r);
+json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csrf);
 
 /* catalog.c */
 void api_plans_list(struct http_request *r);
@@ -44,6 +45,13 @@ void api_sessions_end(struct http_request *r);
 void api_sessions_rate(struct http_request *r);
 void api_sessions_stream(struct http_request *r);
 void api_mechanic_offers(struct http_request *r);
+
+/* admin.c */
+void api_admin_rollout_get(struct http_request *r);
+void api_admin_rollout_put(struct http_request *r);
+void api_admin_mechanics(struct http_request *r);
+void api_admin_mechanic_approve(struct http_request *r);
+void api_admin_mechanic_suspend(struct http_request *r);
 
 /* metrics.c */
 void api_metrics(struct http_request *r);

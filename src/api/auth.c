@@ -11,23 +11,23 @@
 #include "app.h"
 #include "auth/auth.h"
 #include "auth/throttle.h"
+#include "routing/rollout.h"
 #include "core/log.h"
 #include "store/store.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 
-json_t *api_me_json(const struct pw_user *u, const char *csrf);
-
-json_t *api_me_json(const struct pw_user *u, const char *csrf)
+json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csrf)
 {
     json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s}", "id", u->id, "email",
                            u->email, "name", u->name, "role", pw_role_name(u->role), "city",
                            u->city, "credit_balance_cents", (json_int_t)u->credit_balance_cents,
                            "free_session_used", u->free_session_used, "csrf_token", csrf);
     if (u->role == PW_ROLE_MECHANIC) json_object_set_new(me, "mechanic_id", json_string(u->mechanic_id));
-    /* mechanic selection is shown to every customer until rollout control lands (issue 6) */
-    if (u->role == PW_ROLE_CUSTOMER) json_object_set_new(me, "mechanic_selection", json_true());
+    if (u->role == PW_ROLE_CUSTOMER)
+        json_object_set_new(me, "mechanic_selection",
+                            json_boolean(pw_rollout_selected(app->rollout_percent, u->id)));
     return me;
 }
 
@@ -85,7 +85,7 @@ static void start_login(struct http_request *r, const struct pw_user *u, unsigne
         return;
     }
     http_json(r, status,
-              json_pack("{s:o, s:s}", "user", api_me_json(u, s.csrf_token), "csrf_token",
+              json_pack("{s:o, s:s}", "user", api_me_json(app, u, s.csrf_token), "csrf_token",
                         s.csrf_token));
     if (r->response) http_set_login_cookies(r, r->response, token, s.csrf_token);
 }
@@ -330,5 +330,5 @@ void api_auth_logout(struct http_request *r)
 void api_me(struct http_request *r)
 {
     if (!http_auth(r, HTTP_ANY_ROLE)) return;
-    http_json(r, 200, api_me_json(r->user, r->login->csrf_token));
+    http_json(r, 200, api_me_json(r->app, r->user, r->login->csrf_token));
 }

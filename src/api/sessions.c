@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "app.h"
 #include "core/log.h"
+#include "routing/rollout.h"
 #include "routing/routing.h"
 #include "store/store.h"
 #include "stream/hub.h"
@@ -120,6 +121,11 @@ void api_sessions_create(struct http_request *r)
         http_error(r, PW_EINVAL, "priority_broadcast needs a preferred_mechanic_id.");
         goto out;
     }
+    if (has_pref && !pw_rollout_selected(app->rollout_percent, r->user->id)) {
+        http_error(r, PW_EINVAL, "Choosing a mechanic is not available for your account yet; "
+                                 "use \"routing_type\": \"broadcast\".");
+        goto out;
+    }
     if (!strcmp(routing, "broadcast") && has_pref) {
         http_error(r, PW_EINVAL, "broadcast must not name a preferred_mechanic_id.");
         goto out;
@@ -179,6 +185,8 @@ void api_sessions_create(struct http_request *r)
     s.priority_routing = has_pref;
     s.intake_json = json_dumps(intake, JSON_COMPACT);
     s.waiver_accepted_at = pw_clock_now(&app->clock);
+    snprintf(s.rollout_group, sizeof s.rollout_group, "%s",
+             pw_rollout_selected(app->rollout_percent, r->user->id) ? "selection" : "control");
     if ((e = pw_routing_create(&app->routing, &s, pay))) {
         http_error(r, e, NULL);
         goto out;

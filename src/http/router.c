@@ -40,6 +40,11 @@ static const struct route routes[] = {
     {HTTP_POST, "/api/sessions/{id}/rating", api_sessions_rate},
     {HTTP_GET, "/api/sessions/{id}/stream", api_sessions_stream},
     {HTTP_POST, "/api/webhooks/stripe", api_stripe_webhook},
+    {HTTP_GET, "/api/admin/rollout", api_admin_rollout_get},
+    {HTTP_PUT, "/api/admin/rollout", api_admin_rollout_put},
+    {HTTP_GET, "/api/admin/mechanics", api_admin_mechanics},
+    {HTTP_POST, "/api/admin/mechanics/{id}/approve", api_admin_mechanic_approve},
+    {HTTP_POST, "/api/admin/mechanics/{id}/suspend", api_admin_mechanic_suspend},
     {HTTP_GET, "/api/payments/config", api_payments_config},
 };
 

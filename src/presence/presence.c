@@ -15,10 +15,10 @@ void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16])
     snprintf(out, PW_ID_LEN + 16, "presence:%s", mechanic_id);
 }
 
-pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
-                          enum pw_state to, const char *reason)
+static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+                     const char *reason, bool force)
 {
-    if (m->m.presence == to) return PW_OK;
+    if (m->m.presence == to && !force) return PW_OK;
     int64_t now = pw_clock_now(p->clock);
     /* a change the mechanic made (or a session they are in) is a sighting; a timeout or an
      * operator's suspension is not, so last_seen_at keeps the real last sighting */
@@ -60,8 +60,20 @@ pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
     pw_log(PW_LOG_INFO, "presence",
            json_pack("{s:s, s:s, s:s, s:I}", "mechanic_id", m->m.id, "presence",
                      pw_presence_name(to), "reason", reason, "seq", (json_int_t)ev.seq));
-    if (p->on_change) p->on_change(p->on_change_ctx, m, from, to);
+    if (p->on_change && from != to) p->on_change(p->on_change_ctx, m, from, to);
     return PW_OK;
+}
+
+pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+                          const char *reason)
+{
+    return change(p, m, to, reason, false);
+}
+
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+                            const char *reason)
+{
+    return change(p, m, to, reason, true);
 }
 
 pw_err pw_presence_set_manual(struct pw_presence *p, struct pw_dir_mechanic *m,

@@ -40,6 +40,10 @@ void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16]);
 /* Any change, for any reason: no-op when unchanged (only changes are events). */
 pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
                           enum pw_state to, const char *reason);
+/* The same, but announced even when the presence stays (a suspension of an offline mechanic
+ * still takes them off every list, so subscribers must hear of it). */
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+                            const char *reason);
 
 /* The mechanic's own switch: only online/offline, only when approved and able to accept
  * sessions (PW_ENOTAPPROVED), not while busy (PW_EBUSY). */

@@ -665,6 +665,38 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_s
     free(c.ids);
 }
 
+struct withdraw_ctx {
+    struct pw_routing *r;
+    struct pw_dir_mechanic *m;
+};
+
+static void withdraw_for_suspension(void *ctx, const struct pw_offer *o)
+{
+    struct withdraw_ctx *c = ctx;
+    struct pw_routing *r = c->r;
+    struct pw_session s;
+    if (store_session_get(r->store, o->session_id, &s) != PW_OK) return;
+    struct outbox ob = {0};
+    if (store_tx_begin(r->store) == PW_OK) {
+        int closed = 0;
+        pw_err e = store_offers_close(r->store, s.id, c->m->m.id, PW_OFFER_WITHDRAWN,
+                                      pw_clock_now(r->clock), &closed);
+        if (!e && closed)
+            e = tell_holder(r, &ob, c->m->m.id, s.id, "offer_withdrawn", "suspended");
+        if (!e && o->kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
+            e = end_priority(r, &ob, &s, "priority_expired");
+        finish(r, &ob, e);
+    }
+    pw_session_clear(&s);
+}
+
+void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic *m)
+{
+    pw_presence_announce(r->presence, m, PW_OFFLINE, PW_REASON_SUSPENDED);
+    struct withdraw_ctx c = {r, m};
+    store_offers_live_of_mechanic(r->store, m->m.id, withdraw_for_suspension, &c);
+}
+
 /* ---- timers ---- */
 
 static void fire(void *ctx, const char *session_id, int kind)

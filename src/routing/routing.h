@@ -63,6 +63,11 @@ pw_err pw_routing_cancel(struct pw_routing *r, const char *session_id);
 pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m,
                       const char *outcome, const char *notes);
 
+/* An operator suspended m (already stored): offline at once (announced with reason
+ * "suspended", so every list drops them), live offers withdrawn (reason "suspended"), and a
+ * priority window held for them ends. */
+void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic *m);
+
 /* The presence hook: late joiners of broadcasts, and priority windows of a mechanic who
  * became busy. */
 void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,

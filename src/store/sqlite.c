@@ -1008,6 +1008,43 @@ static pw_err sq_stripe_event_record(struct store *st, const char *id, const cha
     return exec_stmt(s, q, "stripe_event_record");
 }
 
+static pw_err sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT value FROM settings WHERE key = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, key);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) copy_col(q, 0, out, outsz);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "setting_get");
+}
+
+static pw_err sq_setting_set(struct store *st, const char *key, const char *value)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                              "ON CONFLICT (key) DO UPDATE SET value = ?2");
+    if (!q) return PW_ESTORE;
+    text(q, 1, key);
+    text(q, 2, value);
+    return exec_stmt(s, q, "setting_set");
+}
+
+static pw_err sq_mechanic_set_status(struct store *st, const char *id,
+                                     enum pw_mechanic_status status, bool can_accept)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE mechanics SET status = ?, can_accept_sessions = ? WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, pw_mechanic_status_name(status));
+    sqlite3_bind_int(q, 2, can_accept);
+    text(q, 3, id);
+    int n;
+    pw_err e = exec_changes(s, q, "mechanic_set_status", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1053,6 +1090,9 @@ static const struct store_ops sqlite_ops = {
     .offers_live_of_mechanic = sq_offers_live_of_mechanic,
     .offers_close = sq_offers_close,
     .event_append = sq_event_append,
+    .setting_get = sq_setting_get,
+    .setting_set = sq_setting_set,
+    .mechanic_set_status = sq_mechanic_set_status,
     .stripe_event_record = sq_stripe_event_record,
 };
 

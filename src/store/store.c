@@ -102,3 +102,10 @@ FORWARD(offers_close,
 FORWARD(event_append, (struct store * st, struct store_event *ev), (st, ev))
 FORWARD(stripe_event_record, (struct store * st, const char *id, const char *type, int64_t at),
         (st, id, type, at))
+FORWARD(setting_get, (struct store * st, const char *key, char *out, size_t outsz),
+        (st, key, out, outsz))
+FORWARD(setting_set, (struct store * st, const char *key, const char *value), (st, key, value))
+FORWARD(mechanic_set_status,
+        (struct store * st, const char *id, enum pw_mechanic_status status,
+         bool can_accept_sessions),
+        (st, id, status, can_accept_sessions))

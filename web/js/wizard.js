@@ -252,6 +252,14 @@ function applyPresence(p) {
     if (state.watchBusy.has(p.id) && p.presence !== 'busy') { state.watchBusy.delete(p.id); refreshSoon(); }
     return false;
   }
+  if (p.reason === 'suspended') { // an operator took them off: they leave the list for good
+    state.mechanics = state.mechanics.filter((x) => x.id !== p.id);
+    state.total -= 1;
+    if (m.presence === 'online') state.online -= 1;
+    if (state.selected === p.id) state.selected = 'any';
+    announce(`${m.name} is no longer available.`);
+    return true;
+  }
   if (m.presence === p.presence) return false;
   const before = m.presence;
   m.presence = p.presence;
