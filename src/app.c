@@ -99,6 +99,8 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         snprintf(err, errlen, "could not resume routing");
         return e;
     }
+    bool ignored;
+    store_data_changed(app->store, &ignored); /* remember where the database is now */
     app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
     app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
     app->workers = pw_workers_start(2);
@@ -116,8 +118,30 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     return PW_OK;
 }
 
+static void merge_mechanic(void *ctx, const struct pw_mechanic *m)
+{
+    struct pw_app *app = ctx;
+    enum pw_mechanic_status was;
+    struct pw_dir_mechanic *dm = pw_directory_merge(app->dir, m, &was);
+    if (dm && was != PW_MECH_SUSPENDED && dm->m.status == PW_MECH_SUSPENDED)
+        pw_routing_mechanic_suspended(&app->routing, dm);
+}
+
+/* The command line (pitwall mechanic ..., import-mechanics) writes to the same database:
+ * take its mechanics into the directory, and apply a suspension like the admin API does. */
+static void follow_outside_changes(struct pw_app *app)
+{
+    bool changed = false;
+    if (store_data_changed(app->store, &changed) != PW_OK || !changed) return;
+    store_mechanics_each(app->store, merge_mechanic, app);
+    char percent[16];
+    if (store_setting_get(app->store, PW_ROLLOUT_KEY, percent, sizeof percent) == PW_OK)
+        app->rollout_percent = atoi(percent);
+}
+
 void pw_app_tick(struct pw_app *app)
 {
+    follow_outside_changes(app);
     int64_t now = pw_clock_now(&app->clock);
     pw_presence_sweep(&app->presence);
     pw_routing_tick(&app->routing);

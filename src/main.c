@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "serve")) return serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "mechanic")) return pw_cli_mechanic(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-mechanics")) return pw_cli_import_mechanics(argc - 1, argv + 1);
     fprintf(stderr, "pitwall: unknown command '%s' (see pitwall --help)\n", argv[1]);
     return 2;
 }

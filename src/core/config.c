@@ -197,6 +197,8 @@ void pw_config_usage(FILE *out)
     fprintf(out, "pitwall - mechanic selection with live presence\n\n"
                  "Usage:\n"
                  "  pitwall serve [OPTIONS]   run the server\n"
+                 "  pitwall mechanic add|approve|suspend ...   manage mechanics (see pitwall mechanic)\n"
+                 "  pitwall import-mechanics FILE.csv           add mechanics from a CSV file\n"
                  "  pitwall --help            this text\n"
                  "  pitwall --version         the version\n\n"
                  "Options of serve (each also a variable PITWALL_<NAME>, e.g. PITWALL_LISTEN):\n");

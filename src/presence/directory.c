@@ -298,3 +298,23 @@ bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const c
     if (!make || !pw_ascii_lower(make, make_lc, sizeof make_lc)) return false;
     return has_brand(m, make_lc);
 }
+
+struct pw_dir_mechanic *pw_directory_merge(struct pw_directory *d, const struct pw_mechanic *m,
+                                           enum pw_mechanic_status *old_status)
+{
+    struct pw_dir_mechanic *dm = pw_directory_get(d, m->id);
+    *old_status = dm ? dm->m.status : m->status;
+    if (!dm) {
+        if (pw_directory_put(d, m) != PW_OK) return NULL;
+        return pw_directory_get(d, m->id);
+    }
+    struct pw_mechanic merged = *m;
+    merged.presence = dm->m.presence;
+    merged.last_seen_at = dm->m.last_seen_at;
+    if (memcmp(&merged, &dm->m, sizeof merged) != 0) {
+        dm->m = merged;
+        derive(dm);
+        d->generation++;
+    }
+    return dm;
+}

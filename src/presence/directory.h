@@ -54,6 +54,11 @@ pw_err pw_directory_load(struct pw_directory *d, struct store *st);
 /* Adds or replaces one mechanic (after it was written to the database). */
 pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m);
 struct pw_dir_mechanic *pw_directory_get(struct pw_directory *d, const char *id);
+/* Takes a mechanic as stored by someone else (the command line): profile and status from m,
+ * presence and last_seen_at stay this process's. Returns the entry; *old_status is what it
+ * was (or m's status for a new one). */
+struct pw_dir_mechanic *pw_directory_merge(struct pw_directory *d, const struct pw_mechanic *m,
+                                           enum pw_mechanic_status *old_status);
 size_t pw_directory_count(const struct pw_directory *d);
 /* Visits every mechanic (any status). */
 void pw_directory_each(struct pw_directory *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),

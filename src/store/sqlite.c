@@ -25,6 +25,7 @@ struct sq {
     sqlite3 *db;
     struct stmt_entry *stmts;
     int depth; /* open savepoints */
+    int64_t data_version; /* PRAGMA data_version last seen: moves on other connections' commits */
 };
 
 #define SQ(st) ((struct sq *)(st))
@@ -1008,6 +1009,18 @@ static pw_err sq_stripe_event_record(struct store *st, const char *id, const cha
     return exec_stmt(s, q, "stripe_event_record");
 }
 
+static pw_err sq_data_changed(struct store *st, bool *changed)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "PRAGMA data_version");
+    if (!q || sqlite3_step(q) != SQLITE_ROW) return fail(s, "data_version");
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    *changed = s->data_version != 0 && v != s->data_version;
+    s->data_version = v;
+    return PW_OK;
+}
+
 static pw_err sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
 {
     struct sq *s = SQ(st);
@@ -1090,6 +1103,7 @@ static const struct store_ops sqlite_ops = {
     .offers_live_of_mechanic = sq_offers_live_of_mechanic,
     .offers_close = sq_offers_close,
     .event_append = sq_event_append,
+    .data_changed = sq_data_changed,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     .mechanic_set_status = sq_mechanic_set_status,

@@ -109,3 +109,4 @@ FORWARD(mechanic_set_status,
         (struct store * st, const char *id, enum pw_mechanic_status status,
          bool can_accept_sessions),
         (st, id, status, can_accept_sessions))
+FORWARD(data_changed, (struct store * st, bool *changed), (st, changed))

@@ -118,6 +118,8 @@ struct store_ops {
                            enum pw_offer_outcome outcome, int64_t at, int *closed);
 
     pw_err (*event_append)(struct store *st, struct store_event *ev); /* sets ev->seq */
+    /* whether another process (the command line) committed changes since the last call */
+    pw_err (*data_changed)(struct store *st, bool *changed);
     /* run-time settings (PW_ENOTFOUND when never set) */
     pw_err (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);
     pw_err (*setting_set)(struct store *st, const char *key, const char *value);
@@ -189,6 +191,7 @@ pw_err store_offers_live_of_mechanic(struct store *st, const char *mechanic_id, 
 pw_err store_offers_close(struct store *st, const char *session_id, const char *mechanic_id,
                           enum pw_offer_outcome outcome, int64_t at, int *closed);
 pw_err store_event_append(struct store *st, struct store_event *ev);
+pw_err store_data_changed(struct store *st, bool *changed);
 pw_err store_setting_get(struct store *st, const char *key, char *out, size_t outsz);
 pw_err store_setting_set(struct store *st, const char *key, const char *value);
 pw_err store_mechanic_set_status(struct store *st, const char *id, enum pw_mechanic_status status,
