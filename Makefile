@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 20
 LISTEN     ?= 127.0.0.1:8080
 DB         ?= sqlite:pitwall.db
 
-.PHONY: all build run test unit integration e2e check-asan fuzz bench deps clean format
+.PHONY: all build run test unit integration e2e check-asan fuzz bench deps clean format install
 
 all: build
 
@@ -47,6 +47,13 @@ fuzz:
 	    -Dfuzz=true -Dtests=false -Db_lundef=false
 	ninja -C $(BUILD_FUZZ)
 	scripts/run-fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# Installs the binary, pitwall(1), the web UI and the systemd unit under PREFIX
+# (default /usr/local; DESTDIR for staging).
+PREFIX ?= /usr/local
+install: build
+	meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	meson install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
 
 bench:
 	@scripts/deps.sh build bench

@@ -65,6 +65,10 @@ int main(int argc, char **argv)
         pw_config_usage(stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "man")) { /* the build writes pitwall.1 with this */
+        pw_config_man(stdout, PITWALL_VERSION);
+        return 0;
+    }
     if (!strcmp(argv[1], "--version")) {
         printf("pitwall %s\n", PITWALL_VERSION);
         return 0;

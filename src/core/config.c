@@ -210,3 +210,58 @@ void pw_config_usage(FILE *out)
         fprintf(out, "  %-30s %s\n  %-30s [%s]\n", flag, opts[i].help, "", envn);
     }
 }
+
+/* Escapes text for roff: backslashes and leading dots/quotes. */
+static void roff(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'') fputs("\\&", out);
+    for (; *s; s++) {
+        if (*s == '\\') fputs("\\e", out);
+        else if (*s == '-') fputs("\\-", out);
+        else fputc(*s, out);
+    }
+}
+
+void pw_config_man(FILE *out, const char *version)
+{
+    fprintf(out, ".TH PITWALL 1 \"\" \"pitwall %s\" \"User Commands\"\n", version);
+    fputs(".SH NAME\npitwall \\- mechanic selection with live presence for a video car\\-repair marketplace\n"
+          ".SH SYNOPSIS\n.B pitwall serve\n[\\fIOPTIONS\\fR]\n.br\n"
+          ".B pitwall mechanic add\n\\-\\-email \\fIE\\fR \\-\\-name \\fIN\\fR \\-\\-city \\fIC\\fR [\\fIOPTIONS\\fR]\n.br\n"
+          ".B pitwall mechanic approve\n|\n.B suspend\n\\fIID\\fR|\\fIEMAIL\\fR\n.br\n"
+          ".B pitwall import\\-mechanics\n\\fIFILE.csv\\fR\n"
+          ".SH DESCRIPTION\n"
+          "pitwall serves the marketplace's API, its live streams (Server\\-Sent Events) and its web UI from one process. "
+          "Customers pick a mechanic and see who is online, offline or busy; the chosen mechanic gets an exclusive priority "
+          "offer, then the request is broadcast to the best matches and the first to accept wins.\n"
+          ".PP\nOne node runs on SQLite. SIGTERM stops accepting connections, ends open streams (clients reconnect "
+          "and replay with Last\\-Event\\-ID) and exits within five seconds.\n"
+          ".SH OPTIONS\nEvery option of \\fBserve\\fR is also read from the environment variable shown; the option wins.\n",
+          out);
+    for (size_t i = 0; i < NOPTS; i++) {
+        char envn[64];
+        env_name(opts[i].name, envn, sizeof envn);
+        fputs(".TP\n.BR \\-\\-", out);
+        roff(out, opts[i].name);
+        if (opts[i].arg) {
+            fputs(" \" \\fI", out);
+            roff(out, opts[i].arg);
+            fputs("\\fR\"", out);
+        }
+        fputs("\n", out);
+        roff(out, opts[i].help);
+        fprintf(out, ". Environment: \\fB%s\\fR.\n", envn);
+    }
+    fputs(".SH COMMANDS\n.TP\n.B mechanic add\nCreates a mechanic account (pending unless \\-\\-approved). "
+          "Options: \\-\\-email, \\-\\-name, \\-\\-city, \\-\\-country, \\-\\-password (or PITWALL_PASSWORD; "
+          "without one a random password is printed), \\-\\-brands A;B, \\-\\-keywords A;B, \\-\\-years N, "
+          "\\-\\-rating 0.0\\-5.0, \\-\\-approved, \\-\\-db URL.\n"
+          ".TP\n.B mechanic approve|suspend\nApproves or suspends a mechanic by id or email. A running server on the same "
+          "database follows within a second: a suspended mechanic goes offline and leaves every list.\n"
+          ".TP\n.B import\\-mechanics\nAdds mechanics from a CSV file with a header row: email, name, city and optionally "
+          "country, brands, keywords (separated by semicolons), years_of_experience, rating, status, password. "
+          "All rows are imported or none.\n"
+          ".SH FILES\n.TP\n.I pitwall.db\nThe default SQLite database (\\-\\-db sqlite:PATH).\n"
+          ".SH SEE ALSO\nThe HTTP API is described by GET /api/openapi.json; metrics in the Prometheus format are at GET /metrics.\n",
+          out);
+}

@@ -35,6 +35,9 @@ void pw_config_defaults(struct pw_config *c);
 bool pw_config_load(struct pw_config *c, int argc, char **argv,
                     const char *(*getenv_fn)(const char *), char *err, size_t errlen);
 
+/* The manual page pitwall(1), in roff, from the same table as --help. */
+void pw_config_man(FILE *out, const char *version);
+
 /* The usage text of `pitwall --help`. */
 void pw_config_usage(FILE *out);
 
