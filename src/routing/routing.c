@@ -304,6 +304,7 @@ static int rank_cmp(const void *a, const void *b)
 /* Offers s to the top matches, ranked as the directory ranks them, without a city filter. */
 static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw_session *s)
 {
+    if (s->expires_at <= pw_clock_now(r->clock)) return PW_OK; /* its expiry comes next */
     struct details d;
     load_details(r, s, &d);
     struct offer_set taken = {0};

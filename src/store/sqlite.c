@@ -848,8 +848,9 @@ static pw_err sq_sessions_in_state(struct store *st, enum pw_session_state state
 static pw_err sq_sessions_due(struct store *st, int64_t now, store_due_fn fn, void *ctx)
 {
     struct sq *s = SQ(st);
+    /* a window that ended after the whole lifetime did is not acted on: the expiry wins */
     sqlite3_stmt *q = prep(s, "SELECT id, 0 FROM sessions WHERE state = 'priority' AND "
-                              "priority_ends_at <= ?1 "
+                              "priority_ends_at <= ?1 AND expires_at > ?1 "
                               "UNION ALL SELECT id, 1 FROM sessions WHERE state IN "
                               "('awaiting_payment','priority','broadcast') AND expires_at <= ?1");
     if (!q) return PW_ESTORE;
