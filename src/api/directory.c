@@ -83,16 +83,6 @@ static bool parse_limit(struct http_request *r, int *out)
     return true;
 }
 
-static json_t *answer(struct pw_directory *d, const struct pw_dir_query *q)
-{
-    struct pw_dir_result res;
-    pw_directory_query(d, q, &res);
-    json_t *list = json_array();
-    for (int i = 0; i < res.n; i++) json_array_append_new(list, pw_dir_mechanic_json(res.items[i]));
-    return json_pack("{s:o, s:i, s:i}", "mechanics", list, "total", res.total, "online",
-                     res.online);
-}
-
 void api_directory_available(struct http_request *r)
 {
     struct pw_app *app = r->app;
@@ -140,15 +130,14 @@ void api_directory_available(struct http_request *r)
         return;
     }
     c->misses++;
-    json_t *body = answer(app->dir, &q);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(3));
-    json_decref(body);
+    size_t text_len = 0;
+    char *text = pw_directory_answer(app->dir, &q, &text_len);
     if (!text) {
         http_error(r, PW_EINTERNAL, NULL);
         return;
     }
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_create_response_from_buffer(text_len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         http_error(r, PW_EINTERNAL, NULL);

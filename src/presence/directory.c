@@ -5,11 +5,20 @@
 
 #include "store/store.h"
 
+/* Mechanics by lower-case city: a query with a city looks only at that city's members. */
+struct pw_dir_city {
+    char name[PW_CITY_MAX + 1];
+    struct pw_dir_mechanic **members;
+    size_t n, cap;
+    UT_hash_handle hh;
+};
+
 struct pw_directory {
     struct pw_dir_mechanic *by_id;
     struct pw_dir_mechanic **all; /* every mechanic, in insertion order */
     size_t n, cap;
-    const struct pw_dir_mechanic **scratch; /* matches of one query */
+    struct pw_dir_mechanic **scratch; /* matches of one query */
+    struct pw_dir_city *cities;
     uint64_t generation;
 };
 
@@ -22,17 +31,66 @@ void pw_directory_free(struct pw_directory *d)
 {
     if (!d) return;
     HASH_CLEAR(hh, d->by_id);
-    for (size_t i = 0; i < d->n; i++) free(d->all[i]);
+    struct pw_dir_city *c, *tmp;
+    HASH_ITER(hh, d->cities, c, tmp)
+    {
+        HASH_DEL(d->cities, c);
+        free(c->members);
+        free(c);
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->all[i]->json);
+        free(d->all[i]);
+    }
     free(d->all);
     free(d->scratch);
     free(d);
 }
 
-static void derive(struct pw_dir_mechanic *dm)
+static void city_leave(struct pw_dir_mechanic *dm)
 {
+    struct pw_dir_city *c = dm->city;
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->members[i] == dm) {
+            c->members[i] = c->members[--c->n];
+            break;
+        }
+    }
+    dm->city = NULL;
+}
+
+static void city_join(struct pw_directory *d, struct pw_dir_mechanic *dm)
+{
+    struct pw_dir_city *c;
+    HASH_FIND_STR(d->cities, dm->city_lc, c);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c) return;
+        snprintf(c->name, sizeof c->name, "%s", dm->city_lc);
+        HASH_ADD_STR(d->cities, name, c);
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct pw_dir_mechanic **grown = realloc(c->members, cap * sizeof *grown);
+        if (!grown) return;
+        c->members = grown;
+        c->cap = cap;
+    }
+    c->members[c->n++] = dm;
+    dm->city = c;
+}
+
+/* Recomputes what is derived from the profile: lower-case keys, the city index, and the
+ * version that invalidates the cached JSON. */
+static void derive(struct pw_directory *d, struct pw_dir_mechanic *dm)
+{
+    city_leave(dm);
     pw_ascii_lower(dm->m.city, dm->city_lc, sizeof dm->city_lc);
     for (int i = 0; i < dm->m.n_brands; i++)
         pw_ascii_lower(dm->m.brands[i], dm->brands_lc[i], sizeof dm->brands_lc[i]);
+    city_join(d, dm);
+    dm->version++;
 }
 
 pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m)
@@ -44,7 +102,7 @@ pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m)
             struct pw_dir_mechanic **all = realloc(d->all, cap * sizeof *all);
             if (!all) return PW_EINTERNAL;
             d->all = all;
-            const struct pw_dir_mechanic **scratch = realloc(d->scratch, cap * sizeof *scratch);
+            struct pw_dir_mechanic **scratch = realloc(d->scratch, cap * sizeof *scratch);
             if (!scratch) return PW_EINTERNAL;
             d->scratch = scratch;
             d->cap = cap;
@@ -57,7 +115,7 @@ pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m)
     } else {
         dm->m = *m;
     }
-    derive(dm);
+    derive(d, dm);
     d->generation++;
     return PW_OK;
 }
@@ -148,8 +206,7 @@ int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechani
 
 static int rank_qsort(const void *a, const void *b)
 {
-    return pw_dir_rank_cmp(*(const struct pw_dir_mechanic *const *)a,
-                           *(const struct pw_dir_mechanic *const *)b);
+    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a, *(struct pw_dir_mechanic *const *)b);
 }
 
 static bool has_brand(const struct pw_dir_mechanic *dm, const char *make_lc)
@@ -169,12 +226,19 @@ void pw_directory_query(struct pw_directory *d, const struct pw_dir_query *q,
     if (by_city && !pw_ascii_lower(q->city, city_lc, sizeof city_lc)) return;
     if (q->is_specialist && by_make && !pw_ascii_lower(q->make, make_lc, sizeof make_lc)) return;
 
-    size_t nm = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        const struct pw_dir_mechanic *dm = d->all[i];
+    struct pw_dir_mechanic **pool = d->all;
+    size_t pool_n = d->n, nm = 0;
+    if (by_city) { /* only that city's members */
+        struct pw_dir_city *c;
+        HASH_FIND_STR(d->cities, city_lc, c);
+        if (!c) return;
+        pool = c->members;
+        pool_n = c->n;
+    }
+    for (size_t i = 0; i < pool_n; i++) {
+        struct pw_dir_mechanic *dm = pool[i];
         if (!pw_dir_listed(dm)) continue;
         if (dm->m.presence == PW_BUSY && !q->include_busy) continue;
-        if (by_city && strcmp(dm->city_lc, city_lc) != 0) continue;
         if (q->is_specialist) {
             if (!dm->m.is_brand_specialist) continue;
             if (by_make && !has_brand(dm, make_lc)) continue;
@@ -313,8 +377,52 @@ struct pw_dir_mechanic *pw_directory_merge(struct pw_directory *d, const struct 
     merged.last_seen_at = dm->m.last_seen_at;
     if (memcmp(&merged, &dm->m, sizeof merged) != 0) {
         dm->m = merged;
-        derive(dm);
+        derive(d, dm);
         d->generation++;
     }
     return dm;
+}
+
+const char *pw_dir_mechanic_text(struct pw_dir_mechanic *m, size_t *len)
+{
+    uint64_t key[4] = {m->version, (uint64_t)m->m.presence, (uint64_t)m->m.last_seen_at,
+                       (uint64_t)pw_dir_avg_response_min(m)};
+    if (!m->json || memcmp(key, m->json_key, sizeof key) != 0) {
+        json_t *j = pw_dir_mechanic_json(m);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(3));
+        json_decref(j);
+        if (!text) return NULL;
+        free(m->json);
+        m->json = text;
+        m->json_len = strlen(text);
+        memcpy(m->json_key, key, sizeof key);
+    }
+    *len = m->json_len;
+    return m->json;
+}
+
+char *pw_directory_answer(struct pw_directory *d, const struct pw_dir_query *q, size_t *len)
+{
+    struct pw_dir_result res;
+    pw_directory_query(d, q, &res);
+    size_t cap = 64, used = 0;
+    const char *parts[50];
+    size_t lens[50];
+    for (int i = 0; i < res.n; i++) {
+        parts[i] = pw_dir_mechanic_text(res.items[i], &lens[i]);
+        if (!parts[i]) return NULL;
+        cap += lens[i] + 1;
+    }
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    used = (size_t)snprintf(out, cap, "{\"mechanics\":[");
+    for (int i = 0; i < res.n; i++) {
+        if (i) out[used++] = ',';
+        memcpy(out + used, parts[i], lens[i]);
+        used += lens[i];
+    }
+    used += (size_t)snprintf(out + used, cap - used, "],\"total\":%d,\"online\":%d}", res.total,
+                             res.online);
+    *len = used;
+    return out;
 }

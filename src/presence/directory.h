@@ -27,11 +27,17 @@ struct pw_dir_mechanic {
     int response_min;    /* median offer-to-accept time, whole minutes rounded up */
     int open_streams;    /* dashboard streams open now: the mechanic counts as seen */
     bool seen_dirty;     /* last_seen_at moved without being written */
+    struct pw_dir_city *city; /* the city index entry this mechanic is listed under */
+    uint64_t version;    /* bumped when the profile is replaced */
+    char *json;          /* pw_dir_mechanic_json() as text, cached; see pw_dir_mechanic_text */
+    size_t json_len;
+    uint64_t json_key[4]; /* what json was made from: version, presence, last seen, response */
     int64_t seen_written; /* when last_seen_at was last written */
     UT_hash_handle hh; /* by id */
 };
 
 struct pw_directory;
+struct pw_dir_city;
 
 struct pw_dir_query {
     const char *city;       /* NULL or "" = any */
@@ -42,7 +48,7 @@ struct pw_dir_query {
 };
 
 struct pw_dir_result {
-    const struct pw_dir_mechanic *items[50];
+    struct pw_dir_mechanic *items[50];
     int n;
     int total;  /* matches before the limit */
     int online; /* of those, online */
@@ -74,6 +80,9 @@ int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechani
 
 void pw_directory_query(struct pw_directory *d, const struct pw_dir_query *q,
                         struct pw_dir_result *out);
+/* The whole answer of GET /api/mechanics/available as JSON text (malloc'd), built from the
+ * mechanics' cached fragments: {"mechanics":[...],"total":N,"online":K}. */
+char *pw_directory_answer(struct pw_directory *d, const struct pw_dir_query *q, size_t *len);
 
 /* avgResponseTime of SPEC §4.1. */
 int pw_dir_avg_response_min(const struct pw_dir_mechanic *m);
@@ -81,6 +90,8 @@ int pw_dir_avg_response_min(const struct pw_dir_mechanic *m);
 int pw_dir_specializations(const struct pw_dir_mechanic *m, char out[3][PW_TAG_MAX + 16]);
 /* The public JSON of one mechanic (every §2 field but the account, and the derived ones). */
 json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *m);
+/* The same as compact JSON text, rendered once and reused until the mechanic changes. */
+const char *pw_dir_mechanic_text(struct pw_dir_mechanic *m, size_t *len);
 /* The presence part only: {"id","presence","is_available","last_seen_at"}. */
 json_t *pw_dir_presence_json(const struct pw_dir_mechanic *m);
 
