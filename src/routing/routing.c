@@ -311,7 +311,7 @@ static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw
     pw_err e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
     struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
     if (!e) pw_directory_each(r->dir, consider, &c);
-    qsort(c.list, c.n, sizeof *c.list, rank_cmp);
+    if (c.n) qsort(c.list, c.n, sizeof *c.list, rank_cmp); /* nobody online: list is NULL */
     int count = 0;
     for (size_t i = 0; !e && i < c.n && count < r->broadcast_size; i++, count++)
         e = send_offer(r, ob, s, &d, c.list[i], PW_OFFER_BROADCAST, s->expires_at);
