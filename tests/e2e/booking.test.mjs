@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer } from '../integration/helpers.mjs';
+import { startStripeStandin } from '../integration/stripe-standin.mjs';
 import { launch, login, seriousViolations, SHOTS } from './browser.mjs';
 
 let srv, browser;
@@ -118,4 +119,71 @@ test('credits with Maria who declines: the request falls back to the broadcast',
   await cctx.close();
   await sctx.close();
   await mctx.close();
+});
+
+test('card through the Stripe stand-in: checkout, webhook, routing, accept', async () => {
+  const standin = await startStripeStandin({ key: 'sk_test_browser' });
+  const card = await startServer({ args: ['--stripe-secret-key', 'sk_test_browser', '--stripe-webhook-secret', 'whsec_browser',
+    '--stripe-api-base', standin.url] });
+  standin.webhookTarget = { base: card.url, secret: 'whsec_browser' };
+  const saved = srv;
+  srv = card; // book() and mechanicOnline() talk to srv
+  try {
+    const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const mike = await mechanicOnline(mctx, 'mike.chen@demo.test');
+    const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+    const page = await cctx.newPage();
+    await login(page, srv.url, 'alex@demo.test');
+    await page.getByRole('button', { name: 'Start a session' }).click();
+    await pick(page, '2017 Honda Civic');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await pick(page, /^Full Diagnostic/);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.locator('body[data-presence="live"]').waitFor();
+    await page.getByRole('button', { name: 'Launch session' }).click();
+    await page.getByLabel('What is the problem?').fill('Battery light comes on after a cold start.');
+    await page.getByRole('button', { name: 'Continue to waiver' }).click();
+    await page.getByLabel('I have read and accept the waiver').check();
+    await page.getByRole('button', { name: 'Continue to payment' }).click();
+    await pick(page, /^Card/);
+    await page.getByRole('button', { name: /find my mechanic/i }).click();
+    // the stand-in's hosted page; paying sends the signed webhook and comes back
+    await page.waitForURL(new RegExp(`^${standin.url}/checkout/`));
+    assert.equal(standin.requests.at(-1).form['line_items[0][price_data][unit_amount]'], '4999');
+    await page.getByRole('button', { name: 'Pay' }).click();
+    await page.waitForURL(/\/waiting\?session=/);
+    await page.getByText(/Your request is with the best matching mechanics online/).waitFor({ timeout: 10000 });
+    const offer = mike.locator('li.offer', { hasText: 'Open request' });
+    await offer.waitFor({ timeout: 5000 });
+    await offer.getByRole('button', { name: 'Accept' }).click();
+    await page.getByRole('heading', { name: 'Your mechanic is ready' }).waitFor();
+    assert.match(await page.locator('#assigned').textContent(), /Mike Chen/);
+    await cctx.close();
+    await mctx.close();
+  } finally {
+    srv = saved;
+    await card.stop();
+    card.cleanup();
+    await standin.close();
+  }
+});
+
+test('without Stripe keys the card option is shown disabled with the reason', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await login(page, srv.url, 'alex@demo.test');
+  await page.goto(`${srv.url}/wizard`);
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.locator('body[data-presence="live"]').waitFor();
+  await page.getByRole('button', { name: 'Launch session' }).click();
+  await page.getByLabel('What is the problem?').fill('A rattle from the rear at highway speed.');
+  await page.getByRole('button', { name: 'Continue to waiver' }).click();
+  await page.getByLabel('I have read and accept the waiver').check();
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  const card = page.getByRole('radio', { name: /^Card/ });
+  await card.waitFor();
+  assert.equal(await card.isDisabled(), true);
+  assert.match(await page.locator('label', { has: card }).textContent(), /Card payments are not configured on this server/);
+  await ctx.close();
 });

@@ -32,6 +32,7 @@ export async function startStripeStandin({ key = 'sk_test_x' } = {}) {
     sessions: new Map(),    // cs id -> the checkout session object answered
     port: 0,
     url: '',
+    webhookTarget: null,    // { base, secret }: where "Pay" on the hosted page delivers the event
   };
   const sockets = new Set();
   const server = http.createServer((req, res) => {
@@ -39,9 +40,28 @@ export async function startStripeStandin({ key = 'sk_test_x' } = {}) {
     req.setEncoding('utf8');
     req.on('data', (d) => { raw += d; });
     req.on('end', () => {
+      // The hosted payment page, for browser tests: "Pay" completes the checkout, delivers
+      // the signed checkout.session.completed to standin.webhookTarget ({ base, secret }) and
+      // sends the browser to the session's success_url, as Stripe does.
+      const pay = req.url.match(/^\/checkout\/([A-Za-z0-9_]+)\/pay$/);
+      if (req.method === 'POST' && pay) {
+        const session = standin.sessions.get(pay[1]);
+        if (!session) { res.writeHead(404); res.end(); return; }
+        const target = standin.webhookTarget;
+        const deliver = target ? sendWebhook(target.base, checkoutCompleted(session), { secret: target.secret })
+          : Promise.resolve();
+        deliver.then(() => {
+          res.writeHead(303, { Location: session.success_url });
+          res.end();
+        });
+        return;
+      }
       if (req.method === 'GET' && req.url.startsWith('/checkout/')) {
-        res.writeHead(200, { 'Content-Type': 'text/html' });
-        res.end('<!doctype html><title>Stripe Checkout (stand-in)</title><p>Pay here.</p>');
+        const id = req.url.slice('/checkout/'.length).replace(/[^A-Za-z0-9_]/g, '');
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(`<!doctype html><html lang="en"><title>Stripe Checkout (stand-in)</title><main>
+          <h1>Pay (test stand-in)</h1><form method="post" action="/checkout/${id}/pay">
+          <button type="submit">Pay</button></form></main></html>`);
         return;
       }
       if (req.method !== 'POST' || req.url !== '/v1/checkout/sessions') {
