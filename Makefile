@@ -18,8 +18,14 @@ deps:
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
 
-build: deps $(BUILD)/build.ninja
+build: deps $(BUILD)/build.ninja node_modules/.package-lock.json
 	ninja -C $(BUILD)
+
+# The web UI's chart library (served at /vendor/, see docs/decisions.md) and the browser
+# tests' packages come from npm: installed when node_modules is missing or older than the lock.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 # Command 1: build and run pitwall on SQLite with the demo data.
 run: build

@@ -53,8 +53,14 @@ void api_admin_mechanics(struct http_request *r);
 void api_admin_mechanic_approve(struct http_request *r);
 void api_admin_mechanic_suspend(struct http_request *r);
 
+/* admin_metrics.c */
+void api_admin_metrics(struct http_request *r);
+
 /* metrics.c */
 void api_metrics(struct http_request *r);
+
+/* openapi.c: the embedded docs/openapi.json */
+void api_openapi(struct http_request *r);
 
 /* payments.c */
 void api_card_checkout(struct http_request *r, const char *session_id);

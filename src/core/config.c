@@ -46,6 +46,8 @@ static const struct opt opts[] = {
     {"public-url", STR(public_url), 0, 0, "URL",
      "address customers use (default http:// + the listen address)"},
     {"web-root", STR(web_root), 0, 0, "DIR", "folder of the web UI's files (default web)"},
+    {"vendor-root", STR(vendor_root), 0, 0, "DIR",
+     "folder of the UI's third-party scripts (default node_modules beside the web root)"},
     {"log-level", STR(log_level), 0, 0, "LEVEL", "debug, info, warn, error or off (default info)"},
     {"max-connections", INT(max_connections, 16, 1000000), "N",
      "open connections at most (default 19500; keep under the descriptor limit)"},

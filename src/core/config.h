@@ -22,6 +22,7 @@ struct pw_config {
     char stripe_api_base[512];
     char public_url[512];
     char web_root[1024];
+    char vendor_root[1024]; /* "" = node_modules beside the web root */
     char log_level[16];
     int max_connections;
     int keepalive_s;   /* SSE comment interval */

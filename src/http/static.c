@@ -64,6 +64,52 @@ static int open_file(const char *root, const char *path, struct stat *st, char *
     return -1;
 }
 
+/* Third-party files the UI needs, installed by npm (package.json): a fixed allow-list, so
+ * nothing of the request's path reaches the filesystem under /vendor/. */
+static const struct {
+    const char *url;  /* /vendor/<name> */
+    const char *file; /* under the vendor root */
+} vendored[] = {
+    {"/vendor/chart.umd.js", "chart.js/dist/chart.umd.js"},
+};
+
+/* The vendor root: --vendor-root, else node_modules in the web root's parent folder. */
+static void vendor_root(const struct pw_config *cfg, char *out, size_t outsz)
+{
+    if (cfg->vendor_root[0]) {
+        snprintf(out, outsz, "%s", cfg->vendor_root);
+        return;
+    }
+    char web[sizeof cfg->web_root];
+    snprintf(web, sizeof web, "%s", cfg->web_root);
+    size_t n = strlen(web);
+    while (n > 1 && web[n - 1] == '/') web[--n] = '\0';
+    char *slash = strrchr(web, '/');
+    if (!slash)
+        snprintf(out, outsz, "node_modules");
+    else if (slash == web)
+        snprintf(out, outsz, "/node_modules");
+    else
+        snprintf(out, outsz, "%.*s/node_modules", (int)(slash - web), web);
+}
+
+static int open_vendored(const struct pw_config *cfg, const char *path, struct stat *st,
+                         char *used, size_t usedsz)
+{
+    for (size_t i = 0; i < sizeof vendored / sizeof vendored[0]; i++) {
+        if (strcmp(path, vendored[i].url) != 0) continue;
+        char root[PATH_MAX];
+        vendor_root(cfg, root, sizeof root);
+        if (snprintf(used, usedsz, "%s/%s", root, vendored[i].file) >= (int)usedsz) return -1;
+        int fd = open(used, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) return fd;
+        close(fd);
+        return -1;
+    }
+    return -1;
+}
+
 void http_static(struct http_request *r)
 {
     if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
@@ -85,7 +131,9 @@ void http_static(struct http_request *r)
     }
     char file[PATH_MAX];
     struct stat st;
-    int fd = open_file(r->app->cfg.web_root, path, &st, file, sizeof file);
+    int fd = strncmp(path, "/vendor/", 8) == 0
+                 ? open_vendored(&r->app->cfg, path, &st, file, sizeof file)
+                 : open_file(r->app->cfg.web_root, path, &st, file, sizeof file);
     if (fd < 0) {
         http_error(r, PW_ENOTFOUND, "No such page.");
         return;

@@ -133,6 +133,16 @@ static const char *const sqlite_migrations[] = {
     "  id TEXT PRIMARY KEY,"
     "  type TEXT NOT NULL,"
     "  received_at INTEGER NOT NULL);",
+
+    /* 3: admin metrics: when a session was first broadcast (the fallback rate needs it and
+     * no other column tells a session cancelled in its priority window from one cancelled
+     * after falling back), filled for older sessions from their routing events; sessions
+     * by creation time for the metrics window */
+    "ALTER TABLE sessions ADD COLUMN broadcast_at INTEGER;"
+    "UPDATE sessions SET broadcast_at = (SELECT min(e.created_at) FROM events e"
+    "  WHERE e.type = 'routing' AND e.channel = 'session:' || sessions.id"
+    "  AND json_extract(e.payload, '$.step') = 'broadcast');"
+    "CREATE INDEX sessions_created ON sessions(created_at);",
 };
 
 #endif

@@ -748,6 +748,8 @@ static pw_err sq_session_transition(struct store *st, const char *id,
            " ended_at = CASE WHEN ?1 = 'ended' THEN ?3 ELSE ended_at END,"
            " routing_started_at = CASE WHEN ?1 IN ('priority','broadcast')"
            "   THEN coalesce(routing_started_at, ?3) ELSE routing_started_at END,"
+           " broadcast_at = CASE WHEN ?1 = 'broadcast'"
+           "   THEN coalesce(broadcast_at, ?3) ELSE broadcast_at END,"
            " payment_status = coalesce(?4, payment_status)"
            " WHERE id = ?5 AND ((1 << CASE state WHEN 'awaiting_payment' THEN 0"
            "   WHEN 'priority' THEN 1 WHEN 'broadcast' THEN 2 WHEN 'accepted' THEN 3"
@@ -993,6 +995,49 @@ static pw_err sq_offers_close(struct store *st, const char *session_id, const ch
     return e;
 }
 
+static pw_err sq_sessions_facts(struct store *st, int64_t from, int64_t to, store_facts_fn fn,
+                                void *ctx)
+{
+    struct sq *s = SQ(st);
+    /* a session has at most one priority offer (only the preferred mechanic gets one) */
+    sqlite3_stmt *q = prep(
+        s, "SELECT s.id, s.routing_type, s.rollout_group, s.state, s.created_at,"
+           " coalesce(s.routing_started_at, 0), coalesce(s.accepted_at, 0),"
+           " coalesce(s.broadcast_at, 0), coalesce(s.outcome, ''), coalesce(s.rating_score, -1),"
+           " (SELECT coalesce(o.outcome, 'live') FROM offers o WHERE o.session_id = s.id"
+           "   AND o.kind = 'priority' ORDER BY o.id LIMIT 1)"
+           " FROM sessions s WHERE s.created_at >= ?1 AND s.created_at < ?2"
+           " ORDER BY s.created_at, s.id");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, from);
+    sqlite3_bind_int64(q, 2, to);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_session_facts f = {0};
+        copy_col(q, 0, f.id, sizeof f.id);
+        f.priority_routing = strcmp((const char *)sqlite3_column_text(q, 1), "priority_broadcast") == 0;
+        copy_col(q, 2, f.rollout_group, sizeof f.rollout_group);
+        pw_session_state_parse((const char *)sqlite3_column_text(q, 3), &f.state);
+        f.created_at = sqlite3_column_int64(q, 4);
+        f.routing_started_at = sqlite3_column_int64(q, 5);
+        f.accepted_at = sqlite3_column_int64(q, 6);
+        f.broadcast_at = sqlite3_column_int64(q, 7);
+        copy_col(q, 8, f.outcome, sizeof f.outcome);
+        f.rating_score = sqlite3_column_int(q, 9);
+        const char *po = (const char *)sqlite3_column_text(q, 10);
+        f.has_priority_offer = po != NULL;
+        f.priority_outcome = !po                         ? PW_OFFER_LIVE
+                             : !strcmp(po, "accepted")   ? PW_OFFER_ACCEPTED
+                             : !strcmp(po, "declined")   ? PW_OFFER_DECLINED
+                             : !strcmp(po, "expired")    ? PW_OFFER_EXPIRED
+                             : !strcmp(po, "withdrawn")  ? PW_OFFER_WITHDRAWN
+                                                         : PW_OFFER_LIVE;
+        fn(ctx, &f);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "sessions_facts");
+}
+
 static pw_err sq_event_append(struct store *st, struct store_event *ev)
 {
     return append_event(SQ(st), ev);
@@ -1104,6 +1149,7 @@ static const struct store_ops sqlite_ops = {
     .offers_live_of_mechanic = sq_offers_live_of_mechanic,
     .offers_close = sq_offers_close,
     .event_append = sq_event_append,
+    .sessions_facts = sq_sessions_facts,
     .data_changed = sq_data_changed,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,

@@ -100,6 +100,9 @@ FORWARD(offers_close,
          enum pw_offer_outcome outcome, int64_t at, int *closed),
         (st, session_id, mechanic_id, outcome, at, closed))
 FORWARD(event_append, (struct store * st, struct store_event *ev), (st, ev))
+FORWARD(sessions_facts,
+        (struct store * st, int64_t from, int64_t to, store_facts_fn fn, void *ctx),
+        (st, from, to, fn, ctx))
 FORWARD(stripe_event_record, (struct store * st, const char *id, const char *type, int64_t at),
         (st, id, type, at))
 FORWARD(setting_get, (struct store * st, const char *key, char *out, size_t outsz),

@@ -32,6 +32,21 @@ typedef void (*store_offer_fn)(void *ctx, const struct pw_offer *o);
 /* kind: 0 = the priority window ended, 1 = the request lifetime ended */
 typedef void (*store_due_fn)(void *ctx, const char *session_id, int kind);
 
+/* One session's facts for the admin metrics (SPEC §4.6); times are ms, 0 = never. */
+struct store_session_facts {
+    char id[PW_ID_LEN + 1];
+    bool priority_routing; /* routing_type priority_broadcast */
+    char rollout_group[16]; /* selection | control */
+    enum pw_session_state state;
+    int64_t created_at, routing_started_at, accepted_at;
+    int64_t broadcast_at; /* first time it was broadcast (straight away or after priority) */
+    char outcome[16];     /* resolved | escalated | unresolved | "" */
+    int rating_score;     /* 0-10, -1 = not rated */
+    bool has_priority_offer;
+    enum pw_offer_outcome priority_outcome; /* of that offer; PW_OFFER_LIVE while open */
+};
+typedef void (*store_facts_fn)(void *ctx, const struct store_session_facts *f);
+
 /* What a session transition sets besides the state. */
 struct store_transition {
     unsigned from;             /* mask of 1 << enum pw_session_state it may leave */
@@ -118,6 +133,9 @@ struct store_ops {
                            enum pw_offer_outcome outcome, int64_t at, int *closed);
 
     pw_err (*event_append)(struct store *st, struct store_event *ev); /* sets ev->seq */
+    /* the facts of every session created in [from, to), oldest first (fn must not write) */
+    pw_err (*sessions_facts)(struct store *st, int64_t from, int64_t to, store_facts_fn fn,
+                             void *ctx);
     /* whether another process (the command line) committed changes since the last call */
     pw_err (*data_changed)(struct store *st, bool *changed);
     /* run-time settings (PW_ENOTFOUND when never set) */
@@ -133,7 +151,8 @@ struct store {
     const struct store_ops *ops;
 };
 
-/* Opens the database named by url ("sqlite:PATH") and applies pending migrations. */
+/* Opens the database named by url ("sqlite:PATH", or "postgres://..." / "postgresql://..."
+ * as libpq reads it) and applies pending migrations. */
 pw_err store_open(const char *url, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
@@ -191,6 +210,8 @@ pw_err store_offers_live_of_mechanic(struct store *st, const char *mechanic_id, 
 pw_err store_offers_close(struct store *st, const char *session_id, const char *mechanic_id,
                           enum pw_offer_outcome outcome, int64_t at, int *closed);
 pw_err store_event_append(struct store *st, struct store_event *ev);
+pw_err store_sessions_facts(struct store *st, int64_t from, int64_t to, store_facts_fn fn,
+                            void *ctx);
 pw_err store_data_changed(struct store *st, bool *changed);
 pw_err store_setting_get(struct store *st, const char *key, char *out, size_t outsz);
 pw_err store_setting_set(struct store *st, const char *key, const char *value);
@@ -200,5 +221,7 @@ pw_err store_stripe_event_record(struct store *st, const char *id, const char *t
 
 /* Backends */
 pw_err store_sqlite_open(const char *path, struct store **out, char *err, size_t errlen);
+/* url: a libpq connection URI, passed whole (user, host, port, database, ?options) */
+pw_err store_postgres_open(const char *url, struct store **out, char *err, size_t errlen);
 
 #endif

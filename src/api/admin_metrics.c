@@ -1,0 +1,103 @@
+/* GET /api/admin/metrics?from=&to= (SPEC §4.6): the seed's success metrics over the
+ * sessions created in [from, to). The store hands one row of facts per session; the
+ * numbers are computed by metrics/admin_metrics.c. Admins only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "metrics/admin_metrics.h"
+#include "store/store.h"
+
+struct facts {
+    struct store_session_facts *list;
+    size_t n, cap;
+    bool oom;
+};
+
+static void collect(void *ctx, const struct store_session_facts *f)
+{
+    struct facts *c = ctx;
+    if (c->oom) return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        void *grown = realloc(c->list, cap * sizeof *c->list);
+        if (!grown) {
+            c->oom = true;
+            return;
+        }
+        c->list = grown;
+        c->cap = cap;
+    }
+    c->list[c->n++] = *f;
+}
+
+/* Answers 200 with the metrics, encoded with enough digits for seconds and rates. */
+static void respond(struct http_request *r, const struct pw_metrics *m)
+{
+    json_t *body = pw_metrics_json(m);
+    char *text = json_dumps(body, PW_METRICS_JSON_FLAGS);
+    json_decref(body);
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(text);
+        http_error(r, PW_EINTERNAL, NULL);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    http_respond(r, 200, resp);
+}
+
+/* Reads the time parameter name into *ms (left as is when absent); false after answering 400. */
+static bool time_param(struct http_request *r, const char *name, int64_t *ms)
+{
+    const char *v = pw_query_get(&r->query, name);
+    if (!v) return true;
+    if (!pw_metrics_parse_time(v, ms)) {
+        http_errorf(r, PW_EINVAL,
+                    "\"%s\" must be an ISO 8601 UTC time like 2025-01-31T00:00:00Z or a date "
+                    "like 2025-01-31.",
+                    name);
+        return false;
+    }
+    return true;
+}
+
+void api_admin_metrics(struct http_request *r)
+{
+    if (!http_auth(r, 1u << PW_ROLE_ADMIN)) return;
+    if (r->query_error) {
+        http_errorf(r, PW_EINVAL, "Bad query string: %s.", r->query_error);
+        return;
+    }
+    int64_t to = pw_clock_now(&r->app->clock), from;
+    bool has_from = pw_query_get(&r->query, "from") != NULL;
+    if (!time_param(r, "to", &to)) return;
+    from = to - PW_METRICS_DEFAULT_WINDOW_MS;
+    if (has_from && !time_param(r, "from", &from)) return;
+    if (from >= to) {
+        http_error(r, PW_EINVAL, "\"from\" must be before \"to\".");
+        return;
+    }
+    if (to - from > PW_METRICS_MAX_WINDOW_MS) {
+        http_error(r, PW_EINVAL, "The window can be at most 366 days.");
+        return;
+    }
+
+    struct facts c = {0};
+    pw_err e = store_sessions_facts(r->app->store, from, to, collect, &c);
+    if (!e && c.oom) e = PW_EINTERNAL;
+    struct pw_metrics *m = NULL;
+    if (!e && !(m = malloc(sizeof *m))) e = PW_EINTERNAL;
+    if (!e) e = pw_metrics_compute(c.list, c.n, from, to, m);
+    if (e)
+        http_error(r, e, NULL);
+    else
+        respond(r, m);
+    free(m);
+    free(c.list);
+}
