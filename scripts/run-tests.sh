@@ -7,6 +7,20 @@ cd "$(dirname "$0")/.."
 
 status=0
 
+# A private PostgreSQL (temporary directory, loopback port, no system service) for the
+# storage tests that run against both backends and for postgres.test.mjs; stopped on any exit.
+# PITWALL_TEST_PG_URL already set: that server is used instead.
+if [ -z "${PITWALL_TEST_PG_URL:-}" ]; then
+  if pg_dir=$(scripts/pg.sh start); then
+    trap 'scripts/pg.sh stop "$pg_dir"' EXIT
+    trap 'exit 130' INT TERM # so that the EXIT trap runs on Ctrl-C too
+    PITWALL_TEST_PG_URL=$(scripts/pg.sh url "$pg_dir")
+    export PITWALL_TEST_PG_URL
+  else
+    echo "run-tests: could not start PostgreSQL" >&2
+    status=1
+  fi
+fi
 
 echo "== unit tests ($build)"
 meson test -C "$build" --print-errorlogs || status=1

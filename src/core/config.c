@@ -25,7 +25,8 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080)"},
-    {"db", STR(db_url), 0, 0, "URL", "database: sqlite:PATH (default sqlite:pitwall.db)"},
+    {"db", STR(db_url), 0, 0, "URL",
+     "database: sqlite:PATH (default sqlite:pitwall.db) or postgres://USER@HOST:PORT/DB"},
     {"demo", OPT_BOOL, offsetof(struct pw_config, demo), 0, 0, 0, NULL,
      "load the demo data into an empty database"},
     {"demo-mechanics", INT(demo_mechanics, 0, 1000000), "N",

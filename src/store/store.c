@@ -6,7 +6,9 @@
 pw_err store_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     if (strncmp(url, "sqlite:", 7) == 0) return store_sqlite_open(url + 7, out, err, errlen);
-    snprintf(err, errlen, "no storage backend for '%s' yet (sqlite:PATH is supported)", url);
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return store_postgres_open(url, out, err, errlen);
+    snprintf(err, errlen, "no storage backend for '%s' (sqlite:PATH or postgres://...)", url);
     return PW_EINVAL;
 }
 

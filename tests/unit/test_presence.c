@@ -19,14 +19,14 @@
 #include "presence/presence.h"
 #include "store/store.h"
 #include "stream/hub.h"
+#include "test_db.h"
 
 #define T0 1767225600000LL /* 2026-01-01T00:00:00.000Z */
 #define TIMEOUT_MS 60000
 
 struct fx {
-    char dir[64];
-    char path[128];
-    char url[160];
+    struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
+    const char *url;
     struct store *st;
     struct pw_directory *d;
     struct pw_hub *hub;
@@ -63,10 +63,8 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/pw_presence_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/pitwall.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    assert_true(test_db_create(&f->db, "pw_presence"));
+    f->url = f->db.url;
     char err[256] = "";
     if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
 
@@ -97,13 +95,7 @@ static int teardown(void **state)
     pw_hub_free(f->hub);
     pw_directory_free(f->d);
     store_close(f->st);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (int i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_db_destroy(&f->db);
     free(f);
     return 0;
 }
@@ -628,5 +620,11 @@ int main(void)
         T(test_reopened_store_matches),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    test_db_pg = false;
+    int failed = cmocka_run_group_tests_name("presence (sqlite)", tests, NULL, NULL);
+    if (test_db_pg_url()) {
+        test_db_pg = true;
+        failed += cmocka_run_group_tests_name("presence (postgres)", tests, NULL, NULL);
+    }
+    return failed;
 }

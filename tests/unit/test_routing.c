@@ -22,6 +22,7 @@
 #include "routing/routing.h"
 #include "store/store.h"
 #include "stream/hub.h"
+#include "test_db.h"
 
 #define T0 1767225600000LL /* 2026-01-01T00:00:00.000Z */
 #define TIMEOUT_MS 60000
@@ -32,9 +33,8 @@
 #define VIDEO_SPEC 3999
 
 struct fx {
-    char dir[64];
-    char path[128];
-    char url[160];
+    struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
+    const char *url;
     struct store *st;
     struct pw_directory *d;
     struct pw_hub *hub;
@@ -162,10 +162,8 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/pw_routing_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/pitwall.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    assert_true(test_db_create(&f->db, "pw_routing"));
+    f->url = f->db.url;
     char err[256] = "";
     if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
 
@@ -202,13 +200,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     unbuild(f);
     store_close(f->st);
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (int i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_db_destroy(&f->db);
     free(f);
     return 0;
 }
@@ -1758,5 +1750,11 @@ int main(void)
         T(test_session_json_fields),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    test_db_pg = false;
+    int failed = cmocka_run_group_tests_name("routing (sqlite)", tests, NULL, NULL);
+    if (test_db_pg_url()) {
+        test_db_pg = true;
+        failed += cmocka_run_group_tests_name("routing (postgres)", tests, NULL, NULL);
+    }
+    return failed;
 }
