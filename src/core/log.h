@@ -12,6 +12,10 @@ bool pw_log_enabled(enum pw_log_level level);
 /* Parses "debug|info|warn|error|off"; returns false for anything else. */
 bool pw_log_parse_level(const char *s, enum pw_log_level *out);
 
+/* The request being handled, added as "request_id" to every line logged meanwhile (routing
+ * steps, presence changes); NULL outside a request. */
+void pw_log_set_request(const char *request_id);
+
 /* Logs a message; fields (may be NULL) is stolen and merged into the line. */
 void pw_log(enum pw_log_level level, const char *msg, json_t *fields);
 void pw_logf(enum pw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -179,7 +179,9 @@ static void dispatch(struct http_request *r)
     bool path_known = false;
     http_handler h = http_route(r, &path_known);
     if (h) {
+        pw_log_set_request(r->request_id); /* routing steps logged by the handler carry it */
         h(r);
+        pw_log_set_request(NULL);
     } else if (path_known) {
         http_error(r, PW_EMETHOD, NULL);
     } else if (strncmp(r->path, "/api/", 5) == 0 || strcmp(r->path, "/api") == 0) {
