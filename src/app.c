@@ -104,9 +104,10 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
     app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
     app->workers = pw_workers_start(2);
+    app->io_workers = pw_workers_start(2);
     app->dir_cache = api_directory_cache_new();
     app->keepalive = pw_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
-    if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->dir_cache ||
+    if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers || !app->dir_cache ||
         !app->keepalive) {
         snprintf(err, errlen, "out of memory or threads");
         return PW_EINTERNAL;
@@ -153,6 +154,7 @@ void pw_app_tick(struct pw_app *app)
 void pw_app_free(struct pw_app *app)
 {
     pw_workers_stop(app->workers);
+    pw_workers_stop(app->io_workers);
     api_directory_cache_free(app->dir_cache);
     pw_event_unref(app->keepalive);
     pw_throttle_free(app->login_by_email);

@@ -38,7 +38,8 @@ struct pw_app {
     struct pw_routing routing;
     struct pw_throttle *login_by_email;
     struct pw_throttle *login_by_addr;
-    struct pw_workers *workers;
+    struct pw_workers *workers;     /* CPU work: password hashing */
+    struct pw_workers *io_workers;  /* slow network calls (Stripe), apart so they never hold logins */
     struct pw_dir_cache *dir_cache;
     struct pw_event *keepalive;
     int rollout_percent; /* mechanic selection shown to this % of customers */

@@ -125,7 +125,7 @@ void api_card_checkout(struct http_request *r, const char *session_id)
     j->job.done = checkout_done;
     r->state = j;
     r->state_free = checkout_job_free;
-    http_defer(r, &j->job);
+    http_defer_io(r, &j->job);
 }
 
 /* ---- configuration for the UI ---- */

@@ -87,6 +87,8 @@ void http_redirect(struct http_request *r, const char *location);
 /* Runs job on a worker thread; the request waits (its connection suspended) until the
  * job's done() answers and calls http_resume(). */
 void http_defer(struct http_request *r, struct pw_job *job);
+/* The same on the pool for slow network calls. */
+void http_defer_io(struct http_request *r, struct pw_job *job);
 void http_resume(struct http_request *r);
 
 /* Set-Cookie for a new login (session + CSRF cookies). */

@@ -192,6 +192,13 @@ void http_defer(struct http_request *r, struct pw_job *job)
     pw_workers_submit(r->app->workers, job);
 }
 
+void http_defer_io(struct http_request *r, struct pw_job *job)
+{
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    pw_workers_submit(r->app->io_workers, job);
+}
+
 void http_resume(struct http_request *r)
 {
     if (!r->suspended) return;

@@ -286,7 +286,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The loop's own descriptors carry these markers as data.ptr; any other pointer is a
  * stream whose peer hung up (see pw_stream_watch_init). */
-static char mark_mhd, mark_timer, mark_signal, mark_workers;
+static char mark_mhd, mark_timer, mark_signal, mark_workers, mark_io_workers;
 
 static int add_fd(int ep, int fd, void *mark)
 {
@@ -339,10 +339,10 @@ int http_serve(struct pw_app *app)
     struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
     timerfd_settime(tfd, 0, &its, NULL);
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    int wfd = pw_workers_fd(app->workers);
+    int wfd = pw_workers_fd(app->workers), iofd = pw_workers_fd(app->io_workers);
     if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd, &mark_mhd) ||
         add_fd(ep, tfd, &mark_timer) || add_fd(ep, sfd, &mark_signal) ||
-        add_fd(ep, wfd, &mark_workers)) {
+        add_fd(ep, wfd, &mark_workers) || add_fd(ep, iofd, &mark_io_workers)) {
         pw_logf(PW_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         goto out;
     }
@@ -381,6 +381,8 @@ int http_serve(struct pw_app *app)
                 }
             } else if (mark == &mark_workers) {
                 pw_workers_drain(app->workers);
+            } else if (mark == &mark_io_workers) {
+                pw_workers_drain(app->io_workers);
             } else {
                 pw_stream_peer_closed(mark);
             }
@@ -402,7 +404,9 @@ out:
     /* every stream was resumed by pw_hub_close_all, and worker jobs finish (and resume their
      * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection */
     pw_workers_stop(app->workers);
+    pw_workers_stop(app->io_workers);
     app->workers = NULL;
+    app->io_workers = NULL;
     for (int i = 0; i < 100; i++) { /* resumed connections leave MHD's suspended list in MHD_run */
         pw_hub_close_all(app->hub);
         MHD_run(d);
