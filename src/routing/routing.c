@@ -242,41 +242,46 @@ static pw_err tell_holder(struct pw_routing *r, struct outbox *ob, const char *m
     return outbox_add(r, ob, type, channel, p);
 }
 
-/* Who already holds or held an offer of this session: they are not offered it again
- * (a preferred mechanic whose priority offer merely ended may join the broadcast). */
-struct offer_set {
+/* A small set of ids (mechanics or sessions), collected from the store before acting. */
+struct id_list {
     char (*ids)[PW_ID_LEN + 1];
     size_t n, cap;
-    bool include_priority_ended; /* count ended (not declined) priority offers as held */
 };
 
-static void collect_offer(void *ctx, const struct pw_offer *o)
+static bool id_list_has(const struct id_list *l, const char *id)
 {
-    struct offer_set *set = ctx;
-    if (o->kind == PW_OFFER_PRIORITY && o->outcome != PW_OFFER_DECLINED &&
-        o->outcome != PW_OFFER_LIVE && !set->include_priority_ended)
-        return;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 16;
-        void *grown = realloc(set->ids, cap * sizeof *set->ids);
-        if (!grown) return;
-        set->ids = grown;
-        set->cap = cap;
-    }
-    snprintf(set->ids[set->n++], PW_ID_LEN + 1, "%s", o->mechanic_id);
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids[i], id) == 0) return true;
+    return false;
 }
 
-static bool in_set(const struct offer_set *set, const char *id)
+static void id_list_add(struct id_list *l, const char *id)
 {
-    for (size_t i = 0; i < set->n; i++)
-        if (strcmp(set->ids[i], id) == 0) return true;
-    return false;
+    if (id_list_has(l, id)) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *grown = realloc(l->ids, cap * sizeof *l->ids);
+        if (!grown) return;
+        l->ids = grown;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], PW_ID_LEN + 1, "%s", id);
+}
+
+/* Who already holds or held an offer of this session: they are not offered it again
+ * (a preferred mechanic whose priority offer merely ended may join the broadcast). */
+static void collect_offer(void *ctx, const struct pw_offer *o)
+{
+    if (o->kind == PW_OFFER_PRIORITY && o->outcome != PW_OFFER_DECLINED &&
+        o->outcome != PW_OFFER_LIVE)
+        return;
+    id_list_add(ctx, o->mechanic_id);
 }
 
 struct candidates {
     struct pw_dir_mechanic **list;
     size_t n, cap;
-    const struct offer_set *taken;
+    const struct id_list *taken;
     bool is_specialist;
     const char *make;
 };
@@ -285,7 +290,7 @@ static void consider(void *ctx, struct pw_dir_mechanic *m)
 {
     struct candidates *c = ctx;
     if (!pw_dir_listed(m) || m->m.presence != PW_ONLINE) return;
-    if (!pw_dir_matches(m, c->is_specialist, c->make) || in_set(c->taken, m->m.id)) return;
+    if (!pw_dir_matches(m, c->is_specialist, c->make) || id_list_has(c->taken, m->m.id)) return;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
         void *grown = realloc(c->list, cap * sizeof *c->list);
@@ -307,7 +312,7 @@ static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw
     if (s->expires_at <= pw_clock_now(r->clock)) return PW_OK; /* its expiry comes next */
     struct details d;
     load_details(r, s, &d);
-    struct offer_set taken = {0};
+    struct id_list taken = {0};
     pw_err e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
     struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
     if (!e) pw_directory_each(r->dir, consider, &c);
@@ -428,25 +433,10 @@ static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *
     return e;
 }
 
-struct holders {
-    char (*ids)[PW_ID_LEN + 1];
-    size_t n, cap;
-};
-
+/* The holders of live offers (told when the session closes or is taken). */
 static void collect_live(void *ctx, const struct pw_offer *o)
 {
-    struct holders *h = ctx;
-    if (o->outcome != PW_OFFER_LIVE) return;
-    for (size_t i = 0; i < h->n; i++)
-        if (!strcmp(h->ids[i], o->mechanic_id)) return;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        void *grown = realloc(h->ids, cap * sizeof *h->ids);
-        if (!grown) return;
-        h->ids = grown;
-        h->cap = cap;
-    }
-    snprintf(h->ids[h->n++], PW_ID_LEN + 1, "%s", o->mechanic_id);
+    if (o->outcome == PW_OFFER_LIVE) id_list_add(ctx, o->mechanic_id);
 }
 
 /* Closes s for good (cancel or expiry): refund, offers closed, holders told. */
@@ -459,7 +449,7 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     struct store_transition t = {.from = OPEN_STATES, .to = to, .at = now,
                                  .payment_status = refund || free_back ? "refunded" : NULL};
     struct outbox ob = {0};
-    struct holders h = {0};
+    struct id_list h = {0};
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
     e = store_session_transition(r->store, s->id, &t);
@@ -525,7 +515,7 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
     }
     int64_t now = pw_clock_now(r->clock);
     struct outbox ob = {0};
-    struct holders h = {0};
+    struct id_list h = {0};
     if ((e = store_tx_begin(r->store))) goto out;
     /* the one conditional UPDATE that decides the winner */
     struct store_transition t = {.from = ROUTING_STATES, .to = PW_SESSION_ACCEPTED, .at = now,
@@ -604,23 +594,14 @@ out:
 /* ---- presence hook: late joiners and busy preferred mechanics ---- */
 
 struct presence_ctx {
-    struct pw_routing *r;
     struct pw_dir_mechanic *m;
-    char (*ids)[PW_ID_LEN + 1];
-    size_t n, cap;
+    struct id_list sessions;
 };
 
 static void collect_session(void *ctx, const struct pw_session *s)
 {
     struct presence_ctx *c = ctx;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        void *grown = realloc(c->ids, cap * sizeof *c->ids);
-        if (!grown) return;
-        c->ids = grown;
-        c->cap = cap;
-    }
-    snprintf(c->ids[c->n++], PW_ID_LEN + 1, "%s", s->id);
+    id_list_add(&c->sessions, s->id);
 }
 
 /* m came online while s is being broadcast: they get the offer too. */
@@ -630,11 +611,11 @@ static void join_broadcast(struct pw_routing *r, struct pw_dir_mechanic *m, cons
     if (store_session_get(r->store, id, &s) != PW_OK) return;
     struct details d;
     load_details(r, &s, &d);
-    struct offer_set taken = {0};
+    struct id_list taken = {0};
     struct outbox ob = {0};
     if (s.state == PW_SESSION_BROADCAST && pw_dir_matches(m, s.is_specialist, d.vehicle.make) &&
         store_offers_of_session(r->store, s.id, collect_offer, &taken) == PW_OK &&
-        !in_set(&taken, m->m.id) && store_tx_begin(r->store) == PW_OK) {
+        !id_list_has(&taken, m->m.id) && store_tx_begin(r->store) == PW_OK) {
         pw_err e = send_offer(r, &ob, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
         if (!e) e = step(r, &ob, &s, "offer_added", m, -1);
         finish(r, &ob, e);
@@ -654,16 +635,17 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_s
 {
     (void)from;
     struct pw_routing *r = ctx;
-    struct presence_ctx c = {.r = r, .m = m};
+    struct presence_ctx c = {.m = m};
     if (to == PW_ONLINE && pw_dir_listed(m)) {
         if (store_sessions_in_state(r->store, PW_SESSION_BROADCAST, collect_session, &c) == PW_OK)
-            for (size_t i = 0; i < c.n; i++) join_broadcast(r, m, c.ids[i]);
+            for (size_t i = 0; i < c.sessions.n; i++) join_broadcast(r, m, c.sessions.ids[i]);
     } else if (to == PW_BUSY) {
         /* the preferred mechanic became busy: their windows end now */
         if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
-            for (size_t i = 0; i < c.n; i++) priority_end_tx(r, c.ids[i], "priority_expired");
+            for (size_t i = 0; i < c.sessions.n; i++)
+                priority_end_tx(r, c.sessions.ids[i], "priority_expired");
     }
-    free(c.ids);
+    free(c.sessions.ids);
 }
 
 struct withdraw_ctx {
@@ -720,8 +702,7 @@ void pw_routing_tick(struct pw_routing *r)
 
 struct repair {
     struct pw_routing *r;
-    char (*busy)[PW_ID_LEN + 1];
-    size_t n, cap;
+    struct id_list busy; /* mechanics of accepted sessions */
 };
 
 static void repair_accepted(void *ctx, const struct pw_session *s)
@@ -731,22 +712,13 @@ static void repair_accepted(void *ctx, const struct pw_session *s)
     if (!m) return;
     if (m->m.presence != PW_BUSY)
         pw_presence_change(rp->r->presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED);
-    if (rp->n == rp->cap) {
-        size_t cap = rp->cap ? rp->cap * 2 : 16;
-        void *grown = realloc(rp->busy, cap * sizeof *rp->busy);
-        if (!grown) return;
-        rp->busy = grown;
-        rp->cap = cap;
-    }
-    snprintf(rp->busy[rp->n++], PW_ID_LEN + 1, "%s", m->m.id);
+    id_list_add(&rp->busy, m->m.id);
 }
 
 static void repair_idle(void *ctx, struct pw_dir_mechanic *m)
 {
     struct repair *rp = ctx;
-    if (m->m.presence != PW_BUSY) return;
-    for (size_t i = 0; i < rp->n; i++)
-        if (!strcmp(rp->busy[i], m->m.id)) return;
+    if (m->m.presence != PW_BUSY || id_list_has(&rp->busy, m->m.id)) return;
     /* busy without a session: the end committed but the crash came before presence */
     pw_presence_change(rp->r->presence, m, PW_OFFLINE, PW_REASON_SESSION_ENDED);
 }
@@ -756,7 +728,7 @@ pw_err pw_routing_init(struct pw_routing *r)
     struct repair rp = {.r = r};
     pw_err e = store_sessions_in_state(r->store, PW_SESSION_ACCEPTED, repair_accepted, &rp);
     if (!e) pw_directory_each(r->dir, repair_idle, &rp);
-    free(rp.busy);
+    free(rp.busy.ids);
     if (!e) pw_routing_tick(r);
     return e;
 }
