@@ -226,8 +226,12 @@ static bool load_session(struct http_request *r, unsigned roles, struct pw_sessi
     if (!http_auth(r, roles)) return false;
     pw_err e = store_session_get(r->app->store, r->param, s);
     if (e == PW_OK && may_see(r, s)) return true;
-    if (e == PW_OK) pw_session_clear(s);
-    http_error(r, e && e != PW_ENOTFOUND ? e : PW_ENOTFOUND, e && e != PW_ENOTFOUND ? NULL : "No such session.");
+    if (e == PW_OK || e == PW_ENOTFOUND) { /* someone else's session: as if it did not exist */
+        if (e == PW_OK) pw_session_clear(s);
+        http_error(r, PW_ENOTFOUND, "No such session.");
+    } else {
+        http_error(r, e, NULL);
+    }
     return false;
 }
 

@@ -411,17 +411,11 @@ static pw_err end_priority(struct pw_routing *r, struct outbox *ob, struct pw_se
     return e ? e : broadcast(r, ob, s);
 }
 
-static pw_err with_session(struct pw_routing *r, const char *id, struct pw_session *s)
-{
-    pw_err e = store_session_get(r->store, id, s);
-    return e;
-}
-
 /* Runs the priority end for one session in its own transaction. */
 static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *why)
 {
     struct pw_session s;
-    pw_err e = with_session(r, id, &s);
+    pw_err e = store_session_get(r->store, id, &s);
     if (e) return e;
     struct outbox ob = {0};
     if (s.state != PW_SESSION_PRIORITY) {
@@ -477,7 +471,7 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
 pw_err pw_routing_cancel(struct pw_routing *r, const char *session_id)
 {
     struct pw_session s;
-    pw_err e = with_session(r, session_id, &s);
+    pw_err e = store_session_get(r->store, session_id, &s);
     if (e) return e;
     e = (MASK(s.state) & OPEN_STATES) ? close_session(r, &s, PW_SESSION_CANCELLED) : PW_ETAKEN;
     pw_session_clear(&s);
@@ -505,7 +499,7 @@ static pw_err live_offer(struct pw_routing *r, const struct pw_session *s,
 pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m)
 {
     struct pw_session s;
-    pw_err e = with_session(r, session_id, &s);
+    pw_err e = store_session_get(r->store, session_id, &s);
     if (e) return e;
     struct pw_offer o;
     if ((e = live_offer(r, &s, m, &o))) goto out;
@@ -544,7 +538,7 @@ out:
 pw_err pw_routing_decline(struct pw_routing *r, const char *session_id, struct pw_dir_mechanic *m)
 {
     struct pw_session s;
-    pw_err e = with_session(r, session_id, &s);
+    pw_err e = store_session_get(r->store, session_id, &s);
     if (e) return e;
     struct pw_offer o;
     if ((e = live_offer(r, &s, m, &o))) goto out;
@@ -567,7 +561,7 @@ pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_di
                       const char *outcome, const char *notes)
 {
     struct pw_session s;
-    pw_err e = with_session(r, session_id, &s);
+    pw_err e = store_session_get(r->store, session_id, &s);
     if (e) return e;
     if (strcmp(s.assigned_mechanic_id, m->m.id) != 0) {
         e = PW_EFORBIDDEN;
