@@ -8,6 +8,7 @@
 #include "routing/rollout.h"
 #include "auth/auth.h"
 #include "auth/throttle.h"
+#include "cluster/follow.h"
 #include "core/log.h"
 #include "core/workers.h"
 #include "payments/stripe.h"
@@ -76,9 +77,16 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     if (!app->hub) return PW_EINTERNAL;
     if ((e = store_events_tail(app->store, cfg->replay_events, remember_event, app->hub))) return e;
 
+    /* from here on, every event this process commits reaches the hub through the follower */
+    app->follow = (struct pw_follow){.store = app->store,
+                                     .hub = app->hub,
+                                     .dir = app->dir,
+                                     .routing = &app->routing,
+                                     .rollout_percent = &app->rollout_percent};
+    store_set_sink(app->store, pw_follow_committed, &app->follow);
+
     app->presence = (struct pw_presence){.store = app->store,
                                          .dir = app->dir,
-                                         .hub = app->hub,
                                          .clock = &app->clock,
                                          .timeout_ms = (int64_t)cfg->presence_timeout_s * 1000};
     char percent[16];
@@ -87,7 +95,6 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         app->rollout_percent = atoi(percent);
     app->routing = (struct pw_routing){.store = app->store,
                                        .dir = app->dir,
-                                       .hub = app->hub,
                                        .presence = &app->presence,
                                        .clock = &app->clock,
                                        .priority_window_ms = (int64_t)cfg->priority_window_s * 1000,
@@ -99,8 +106,6 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         snprintf(err, errlen, "could not resume routing");
         return e;
     }
-    bool ignored;
-    store_data_changed(app->store, &ignored); /* remember where the database is now */
     app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
     app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
     app->workers = pw_workers_start(2);
@@ -119,30 +124,9 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     return PW_OK;
 }
 
-static void merge_mechanic(void *ctx, const struct pw_mechanic *m)
-{
-    struct pw_app *app = ctx;
-    enum pw_mechanic_status was;
-    struct pw_dir_mechanic *dm = pw_directory_merge(app->dir, m, &was);
-    if (dm && was != PW_MECH_SUSPENDED && dm->m.status == PW_MECH_SUSPENDED)
-        pw_routing_mechanic_suspended(&app->routing, dm);
-}
-
-/* The command line (pitwall mechanic ..., import-mechanics) writes to the same database:
- * take its mechanics into the directory, and apply a suspension like the admin API does. */
-static void follow_outside_changes(struct pw_app *app)
-{
-    bool changed = false;
-    if (store_data_changed(app->store, &changed) != PW_OK || !changed) return;
-    store_mechanics_each(app->store, merge_mechanic, app);
-    char percent[16];
-    if (store_setting_get(app->store, PW_ROLLOUT_KEY, percent, sizeof percent) == PW_OK)
-        app->rollout_percent = atoi(percent);
-}
-
 void pw_app_tick(struct pw_app *app)
 {
-    follow_outside_changes(app);
+    pw_follow_tick(&app->follow); /* other nodes, the command line */
     int64_t now = pw_clock_now(&app->clock);
     pw_presence_sweep(&app->presence);
     pw_routing_tick(&app->routing);
@@ -159,6 +143,7 @@ void pw_app_free(struct pw_app *app)
     pw_event_unref(app->keepalive);
     pw_throttle_free(app->login_by_email);
     pw_throttle_free(app->login_by_addr);
+    pw_follow_free(&app->follow);
     pw_hub_free(app->hub);
     pw_directory_free(app->dir);
     store_close(app->store);

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "cluster/follow.h"
 #include "core/error.h"
 #include "presence/presence.h"
 #include "routing/routing.h"
@@ -34,6 +35,7 @@ struct pw_app {
     struct store *store;
     struct pw_directory *dir;
     struct pw_hub *hub;
+    struct pw_follow follow; /* other processes' events in, every event to the hub */
     struct pw_presence presence;
     struct pw_routing routing;
     struct pw_throttle *login_by_email;
@@ -57,7 +59,8 @@ struct pw_app {
  * fills the directory and the replay ring. */
 pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
                    char *err, size_t errlen);
-/* Once a second from the event loop: presence sweep, keep-alives, throttle pruning. */
+/* Once a second from the event loop: other processes' events, presence sweep, timers,
+ * keep-alives, throttle pruning. */
 void pw_app_tick(struct pw_app *app);
 void pw_app_free(struct pw_app *app);
 

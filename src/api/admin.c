@@ -33,7 +33,15 @@ void api_admin_rollout_put(struct http_request *r)
     json_decref(body);
     char value[8];
     snprintf(value, sizeof value, "%d", percent);
-    pw_err e = store_setting_set(r->app->store, PW_ROLLOUT_KEY, value);
+    /* the setting and the event that tells the other nodes, in one transaction */
+    struct store *st = r->app->store;
+    pw_err e = store_tx_begin(st);
+    if (!e) {
+        e = store_setting_set(st, PW_ROLLOUT_KEY, value);
+        if (!e) e = pw_follow_rollout_changed(st, percent, pw_clock_now(&r->app->clock));
+        if (!e) e = store_tx_commit(st);
+        else store_tx_rollback(st);
+    }
     if (e) {
         http_error(r, e, NULL);
         return;
@@ -81,7 +89,13 @@ static void set_status(struct http_request *r, enum pw_mechanic_status status)
         return;
     }
     bool can_accept = status == PW_MECH_APPROVED;
-    pw_err e = store_mechanic_set_status(app->store, m->m.id, status, can_accept);
+    pw_err e = store_tx_begin(app->store);
+    if (!e) {
+        e = store_mechanic_set_status(app->store, m->m.id, status, can_accept);
+        if (!e) e = pw_follow_mechanic_changed(app->store, m->m.id, pw_clock_now(&app->clock));
+        if (!e) e = store_tx_commit(app->store);
+        else store_tx_rollback(app->store);
+    }
     if (e) {
         http_error(r, e, NULL);
         return;

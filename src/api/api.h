@@ -28,6 +28,9 @@ struct pw_dir_cache *api_directory_cache_new(void);
 void api_directory_cache_free(struct pw_dir_cache *c);
 
 /* presence.c */
+/* A stream's Last-Event-ID (header, or ?last_event_id=): true when every event after it can
+ * be replayed; false (send a snapshot) when there is none or the gap is too old. */
+bool api_stream_can_replay(struct http_request *r, int64_t *last);
 void api_presence_get(struct http_request *r);
 void api_presence_set(struct http_request *r);
 void api_presence_stream(struct http_request *r);

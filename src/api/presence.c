@@ -61,12 +61,15 @@ void api_presence_set(struct http_request *r)
 
 /* Last-Event-ID from the header, or from ?last_event_id= (for clients that reopen an
  * EventSource themselves, which cannot set headers). */
-static bool last_event_id(struct http_request *r, int64_t *out)
+bool api_stream_can_replay(struct http_request *r, int64_t *last)
 {
     const char *h = http_header(r, "Last-Event-ID");
-    if (h && pw_sse_parse_last_event_id(h, out)) return true;
     const char *q = pw_query_get(&r->query, "last_event_id");
-    return q && pw_sse_parse_last_event_id(q, out);
+    if (!(h && pw_sse_parse_last_event_id(h, last)) && !(q && pw_sse_parse_last_event_id(q, last)))
+        return false;
+    /* the client was on a node further ahead: catch up to where it was before replaying */
+    if (*last > pw_hub_latest_seq(r->app->hub)) pw_follow_catch_up(&r->app->follow);
+    return pw_hub_can_replay(r->app->hub, *last);
 }
 
 static bool valid_id(const char *s, size_t n)
@@ -137,7 +140,7 @@ void api_presence_stream(struct http_request *r)
         pw_sub_add_channel(sub, channel);
     }
     int64_t last;
-    if (last_event_id(r, &last) && pw_hub_can_replay(app->hub, last)) {
+    if (api_stream_can_replay(r, &last)) {
         pw_hub_replay(app->hub, sub, last);
     } else {
         /* a fresh connection, or one whose missed events are gone: the state as it is */
@@ -201,7 +204,7 @@ void api_mechanic_stream(struct http_request *r)
     snprintf(channel, sizeof channel, "mechanic:%s", m->m.id);
     pw_sub_add_channel(sub, channel);
     int64_t last;
-    if (last_event_id(r, &last) && pw_hub_can_replay(app->hub, last))
+    if (api_stream_can_replay(r, &last))
         pw_hub_replay(app->hub, sub, last);
     app->stats.streams_opened++;
     r->is_stream = true;

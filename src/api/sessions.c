@@ -451,10 +451,7 @@ void api_sessions_stream(struct http_request *r)
     snprintf(channel, sizeof channel, "session:%s", s.id);
     pw_sub_add_channel(sub, channel);
     int64_t last;
-    const char *h = http_header(r, "Last-Event-ID");
-    const char *q = pw_query_get(&r->query, "last_event_id");
-    if (((h && pw_sse_parse_last_event_id(h, &last)) || (q && pw_sse_parse_last_event_id(q, &last))) &&
-        pw_hub_can_replay(app->hub, last)) {
+    if (api_stream_can_replay(r, &last)) {
         pw_hub_replay(app->hub, sub, last);
     } else {
         json_t *obj = pw_session_json(&app->routing, &s);

@@ -6,10 +6,18 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "cluster/follow.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/model.h"
+#include "presence/presence.h"
 #include "store/store.h"
+
+static int64_t now_ms(void)
+{
+    return pw_clock_now(&pw_clock_system);
+}
 
 static const char *db_url(const char *flag)
 {
@@ -172,6 +180,7 @@ static int mechanic_add(int argc, char **argv)
     pw_err e = store_tx_begin(st);
     if (!e) e = store_user_insert(st, &u);
     if (!e) e = store_mechanic_insert(st, &m);
+    if (!e) e = pw_follow_mechanic_changed(st, m.id, now_ms()); /* running nodes list them */
     if (!e) e = store_tx_commit(st);
     else store_tx_rollback(st);
     store_close(st);
@@ -183,6 +192,33 @@ static int mechanic_add(int argc, char **argv)
     printf("%s\t%s\t%s%s%s\n", m.id, u.email, pw_mechanic_status_name(m.status),
            shown[0] ? "\tpassword=" : "", shown);
     return 0;
+}
+
+/* The status, and the events that tell running nodes: a suspension takes the mechanic
+ * offline and off every list at once (announced like the admin API does); each node then
+ * withdraws their live offers. */
+static pw_err set_status(struct store *st, const char *id, enum pw_mechanic_status status)
+{
+    struct pw_mechanic m;
+    pw_err e = store_mechanic_get(st, id, &m);
+    if (e) return e;
+    int64_t now = now_ms();
+    if ((e = store_tx_begin(st))) return e;
+    e = store_mechanic_set_status(st, id, status, status == PW_MECH_APPROVED);
+    if (!e && status == PW_MECH_SUSPENDED && m.status != PW_MECH_SUSPENDED) {
+        char *payload = pw_presence_payload(id, PW_OFFLINE, m.last_seen_at, PW_REASON_SUSPENDED);
+        char channel[PW_ID_LEN + 16];
+        pw_presence_channel(id, channel);
+        struct store_event ev = {
+            .type = "presence", .channel = channel, .payload = payload, .created_at = now};
+        e = payload ? store_presence_save(st, id, PW_OFFLINE, m.last_seen_at, 0, &ev)
+                    : PW_EINTERNAL;
+        free(payload);
+    }
+    if (!e) e = pw_follow_mechanic_changed(st, id, now);
+    if (!e) return store_tx_commit(st);
+    store_tx_rollback(st);
+    return e;
 }
 
 static int mechanic_status(const char *who, const char *db, enum pw_mechanic_status status)
@@ -202,7 +238,7 @@ static int mechanic_status(const char *who, const char *db, enum pw_mechanic_sta
         }
         snprintf(id, sizeof id, "%s", u.mechanic_id);
     }
-    pw_err e = store_mechanic_set_status(st, id, status, status == PW_MECH_APPROVED);
+    pw_err e = set_status(st, id, status);
     store_close(st);
     if (e) {
         fprintf(stderr, "pitwall: %s: %s\n", who, e == PW_ENOTFOUND ? "no such mechanic" : pw_err_message(e));
@@ -352,7 +388,8 @@ int pw_cli_import_mechanics(int argc, char **argv)
             rc = 2;
             break;
         }
-        if ((e = store_user_insert(st, &u)) || (e = store_mechanic_insert(st, &m))) {
+        if ((e = store_user_insert(st, &u)) || (e = store_mechanic_insert(st, &m)) ||
+            (e = pw_follow_mechanic_changed(st, m.id, now_ms()))) {
             fprintf(stderr, "pitwall: %s: %s\n", where,
                     e == PW_EEMAILTAKEN ? "the email is already used" : pw_err_message(e));
             rc = 1;

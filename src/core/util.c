@@ -41,6 +41,30 @@ void pw_uuid_from_bytes(const uint8_t in[16], char out[PW_ID_LEN + 1])
     out[o] = '\0';
 }
 
+bool pw_iso8601_parse(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    int millis = 0, used = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
+        return false;
+    const char *rest = s + used;
+    if (*rest == '.') {
+        int digits = 0;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+            if (digits < 3) millis = millis * 10 + (*rest - '0');
+        if (digits == 0) return false;
+        for (; digits < 3; digits++) millis *= 10;
+    }
+    if (strcmp(rest, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = (int64_t)timegm(&tm) * 1000 + millis;
+    return true;
+}
+
 void pw_uuid_random(char out[PW_ID_LEN + 1])
 {
     uint8_t b[16];

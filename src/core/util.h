@@ -12,6 +12,9 @@
 /* Formats ms since the epoch as ISO 8601 UTC with milliseconds; out needs PW_ISO_LEN + 1. */
 void pw_iso8601(int64_t ms, char out[PW_ISO_LEN + 1]);
 
+/* Parses what pw_iso8601 writes (milliseconds optional); false on anything else. */
+bool pw_iso8601_parse(const char *s, int64_t *ms);
+
 /* A random (version 4) UUID from libsodium's CSPRNG; out needs PW_ID_LEN + 1. */
 void pw_uuid_random(char out[PW_ID_LEN + 1]);
 /* The same layout from 16 given bytes (deterministic demo data). */

@@ -1,7 +1,8 @@
 /* libmicrohttpd in "external epoll" mode, driven by our own epoll loop on one thread.
  * The loop waits on MHD's epoll fd (which also carries MHD's inter-thread wake-up used by
  * MHD_resume_connection), a 1 s timerfd (presence sweep, keep-alives), a signalfd
- * (SIGTERM/SIGINT) and the worker pool's eventfd. One thread owns all state: no locks. */
+ * (SIGTERM/SIGINT), the worker pools' eventfds and, on PostgreSQL, the listening
+ * connection's socket (other nodes' events). One thread owns all state: no locks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/http.h"
+#include "store/store.h"
 #include "stream/hub.h"
 #include "stream/sse.h"
 
@@ -286,12 +288,29 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The loop's own descriptors carry these markers as data.ptr; any other pointer is a
  * stream whose peer hung up (see pw_stream_watch_init). */
-static char mark_mhd, mark_timer, mark_signal, mark_workers, mark_io_workers;
+static char mark_mhd, mark_timer, mark_signal, mark_workers, mark_io_workers, mark_listen;
 
 static int add_fd(int ep, int fd, void *mark)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = mark};
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* PostgreSQL's listening connection: (re)registered whenever the store has a new one. */
+struct listen_reg {
+    int fd;
+    unsigned gen;
+};
+
+static void listen_register(int ep, struct pw_app *app, struct listen_reg *reg)
+{
+    unsigned gen = 0;
+    int fd = store_listen_fd(app->store, &gen);
+    if (fd == reg->fd && gen == reg->gen) return;
+    if (reg->fd >= 0) epoll_ctl(ep, EPOLL_CTL_DEL, reg->fd, NULL); /* gone already if closed */
+    reg->fd = -1;
+    if (fd >= 0 && add_fd(ep, fd, &mark_listen) == 0) reg->fd = fd;
+    reg->gen = gen;
 }
 
 int http_serve(struct pw_app *app)
@@ -347,6 +366,8 @@ int http_serve(struct pw_app *app)
         goto out;
     }
     pw_stream_watch_init(ep);
+    struct listen_reg listen_reg = {-1, 0};
+    listen_register(ep, app, &listen_reg);
     pw_log(PW_LOG_INFO, "listening",
            json_pack("{s:s, s:i, s:s}", "host", app->cfg.listen_host, "port",
                      app->cfg.listen_port, "public_url", app->cfg.public_url));
@@ -366,7 +387,13 @@ int http_serve(struct pw_app *app)
                 /* handled by MHD_run below */
             } else if (mark == &mark_timer) {
                 uint64_t ticks;
-                if (read(tfd, &ticks, sizeof ticks) > 0 && !app->draining) pw_app_tick(app);
+                if (read(tfd, &ticks, sizeof ticks) > 0 && !app->draining) {
+                    pw_app_tick(app);
+                    listen_register(ep, app, &listen_reg);
+                }
+            } else if (mark == &mark_listen) {
+                pw_follow_notified(&app->follow);
+                listen_register(ep, app, &listen_reg); /* a lost one was replaced */
             } else if (mark == &mark_signal) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) == sizeof si) {

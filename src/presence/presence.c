@@ -8,15 +8,29 @@
 
 #include "core/log.h"
 #include "store/store.h"
-#include "stream/hub.h"
 
 void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16])
 {
     snprintf(out, PW_ID_LEN + 16, "presence:%s", mechanic_id);
 }
 
+char *pw_presence_payload(const char *mechanic_id, enum pw_state to, int64_t last_seen,
+                          const char *reason)
+{
+    char iso[PW_ISO_LEN + 1];
+    pw_iso8601(last_seen, iso);
+    json_t *payload = json_pack("{s:s, s:s, s:b, s:s?, s:s}", "id", mechanic_id, "presence",
+                                pw_presence_name(to), "is_available", to == PW_ONLINE,
+                                "last_seen_at", last_seen ? iso : NULL, "reason", reason);
+    char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    return text;
+}
+
+/* unseen_before > 0: a timeout, which only happens if no node has seen the mechanic since
+ * (the stored last_seen_at is checked in the same UPDATE); PW_ETAKEN otherwise. */
 static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
-                     const char *reason, bool force)
+                     const char *reason, bool force, int64_t unseen_before)
 {
     if (m->m.presence == to && !force) return PW_OK;
     int64_t now = pw_clock_now(p->clock);
@@ -25,37 +39,23 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
     bool sighting = strcmp(reason, PW_REASON_TIMEOUT) != 0 && strcmp(reason, PW_REASON_SUSPENDED) != 0;
     int64_t last_seen = sighting ? now : m->m.last_seen_at;
 
-    char iso[PW_ISO_LEN + 1];
-    pw_iso8601(last_seen, iso);
-    json_t *payload = json_pack("{s:s, s:s, s:b, s:s?, s:s}", "id", m->m.id, "presence",
-                                pw_presence_name(to), "is_available", to == PW_ONLINE,
-                                "last_seen_at", last_seen ? iso : NULL, "reason", reason);
-    char *text = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
+    char *text = pw_presence_payload(m->m.id, to, last_seen, reason);
     if (!text) return PW_EINTERNAL;
-
     char channel[PW_ID_LEN + 16];
     pw_presence_channel(m->m.id, channel);
     struct store_event ev = {
         .type = "presence", .channel = channel, .payload = text, .created_at = now};
-    pw_err e = store_presence_save(p->store, m->m.id, to, last_seen, &ev);
-    if (e) {
-        free(text);
-        return e;
-    }
-    /* the database has it: now memory and subscribers follow */
+    /* committed, the event is published by the store's sink (cluster/follow.c) */
+    pw_err e = store_presence_save(p->store, m->m.id, to, last_seen, unseen_before, &ev);
+    free(text);
+    if (e) return e;
+    /* the database has it: now memory follows */
     enum pw_state from = m->m.presence;
     m->m.presence = to;
     m->m.last_seen_at = last_seen;
     m->seen_dirty = false;
     m->seen_written = now;
     pw_directory_touch(p->dir);
-    struct pw_event *pe = pw_event_new(ev.seq, "presence", channel, text, now);
-    free(text);
-    if (pe) {
-        pw_hub_publish(p->hub, pe);
-        pw_event_unref(pe);
-    }
     p->changes++;
     pw_log(PW_LOG_INFO, "presence",
            json_pack("{s:s, s:s, s:s, s:I}", "mechanic_id", m->m.id, "presence",
@@ -67,13 +67,13 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
 pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
                           const char *reason)
 {
-    return change(p, m, to, reason, false);
+    return change(p, m, to, reason, false, 0);
 }
 
 pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
                             const char *reason)
 {
-    return change(p, m, to, reason, true);
+    return change(p, m, to, reason, true, 0);
 }
 
 pw_err pw_presence_set_manual(struct pw_presence *p, struct pw_dir_mechanic *m,
@@ -114,23 +114,34 @@ static void sweep_timeout(void *ctx, struct pw_dir_mechanic *m)
 {
     struct sweep *s = ctx;
     if (m->open_streams > 0) pw_presence_seen(s->p, m);
-    if (m->m.presence == PW_ONLINE && m->open_streams == 0 &&
-        s->now - m->m.last_seen_at >= s->p->timeout_ms) {
-        if (pw_presence_change(s->p, m, PW_OFFLINE, PW_REASON_TIMEOUT) == PW_OK) {
-            s->timed_out++;
-            s->p->timeouts++;
-        }
+    if (m->m.presence != PW_ONLINE || m->open_streams > 0 ||
+        s->now - m->m.last_seen_at < s->p->timeout_ms)
+        return;
+    pw_err e = change(s->p, m, PW_OFFLINE, PW_REASON_TIMEOUT, false,
+                      s->now - s->p->timeout_ms + 1);
+    if (e == PW_OK) {
+        s->timed_out++;
+        s->p->timeouts++;
+    } else if (e == PW_ETAKEN) {
+        /* seen through another node (its stored sighting is newer): take that one */
+        struct pw_mechanic stored;
+        if (store_mechanic_get(s->p->store, m->m.id, &stored) == PW_OK &&
+            stored.last_seen_at > m->m.last_seen_at)
+            m->m.last_seen_at = stored.last_seen_at;
     }
 }
 
-/* last_seen_at refreshes are written at most every PW_SEEN_WRITE_MS per mechanic: the
- * in-memory value is the truth for presence, the stored one only has to be close. */
+/* last_seen_at refreshes are written at most every PW_SEEN_WRITE_MS per mechanic (a third
+ * of the timeout when that is shorter): the in-memory value is this node's truth, the
+ * stored one is how other nodes know the mechanic is still here, well before they would
+ * time them out. */
 #define PW_SEEN_WRITE_MS 10000
 
 static void sweep_seen(void *ctx, struct pw_dir_mechanic *m)
 {
     struct sweep *s = ctx;
-    if (!m->seen_dirty || s->now - m->seen_written < PW_SEEN_WRITE_MS) return;
+    int64_t every = s->p->timeout_ms / 3 < PW_SEEN_WRITE_MS ? s->p->timeout_ms / 3 : PW_SEEN_WRITE_MS;
+    if (!m->seen_dirty || s->now - m->seen_written < every) return;
     if (store_last_seen_save(s->p->store, m->m.id, m->m.last_seen_at) == PW_OK) {
         m->seen_dirty = false;
         m->seen_written = s->now;

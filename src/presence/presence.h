@@ -1,6 +1,8 @@
 /* Presence (SPEC §3): online / offline / busy, who may change it, "seen" and the sweeper
  * that turns unseen mechanics offline. Every change is written with its event in one
- * transaction, then published to the hub and reflected in the directory. */
+ * transaction (the store publishes the event once committed) and then reflected in the
+ * directory. With several nodes, a timeout is a conditional write that another node's
+ * stored sighting voids. */
 #ifndef PW_PRESENCE_H
 #define PW_PRESENCE_H
 
@@ -12,12 +14,10 @@
 #include "presence/directory.h"
 
 struct store;
-struct pw_hub;
 
 struct pw_presence {
     struct store *store;
     struct pw_directory *dir;
-    struct pw_hub *hub;
     const struct pw_clock *clock;
     int64_t timeout_ms;
     uint64_t changes;   /* counters for /metrics */
@@ -33,6 +33,10 @@ struct pw_presence {
 #define PW_REASON_SESSION_ACCEPTED "session_accepted"
 #define PW_REASON_SESSION_ENDED "session_ended"
 #define PW_REASON_SUSPENDED "suspended"
+
+/* The payload of a presence event (SPEC §4.7), malloc'd. */
+char *pw_presence_payload(const char *mechanic_id, enum pw_state to, int64_t last_seen,
+                          const char *reason);
 
 /* The channel of one mechanic's presence events. */
 void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16]);

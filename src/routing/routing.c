@@ -7,82 +7,30 @@
 #include "core/log.h"
 #include "presence/directory.h"
 #include "store/store.h"
-#include "stream/hub.h"
 
 #define MASK(s) (1u << (s))
 #define OPEN_STATES (MASK(PW_SESSION_AWAITING_PAYMENT) | MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
 #define ROUTING_STATES (MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
 
-/* ---- the outbox: events written inside a transaction, published after its commit ---- */
+/* ---- events: appended inside the transaction; the store publishes them after its commit ---- */
 
-struct outbox_item {
-    char *type, *channel, *payload;
-    int64_t seq, at;
-};
-
-struct outbox {
-    struct outbox_item *items;
-    size_t n, cap;
-};
-
-static pw_err outbox_add(struct pw_routing *r, struct outbox *ob, const char *type,
-                         const char *channel, json_t *payload)
+static pw_err emit(struct pw_routing *r, const char *type, const char *channel, json_t *payload)
 {
     char *text = json_dumps(payload, JSON_COMPACT | JSON_REAL_PRECISION(3));
     json_decref(payload);
     if (!text) return PW_EINTERNAL;
-    if (ob->n == ob->cap) {
-        size_t cap = ob->cap ? ob->cap * 2 : 8;
-        struct outbox_item *grown = realloc(ob->items, cap * sizeof *grown);
-        if (!grown) {
-            free(text);
-            return PW_EINTERNAL;
-        }
-        ob->items = grown;
-        ob->cap = cap;
-    }
-    int64_t now = pw_clock_now(r->clock);
-    struct store_event ev = {.type = type, .channel = channel, .payload = text, .created_at = now};
+    struct store_event ev = {
+        .type = type, .channel = channel, .payload = text, .created_at = pw_clock_now(r->clock)};
     pw_err e = store_event_append(r->store, &ev);
-    if (e) {
-        free(text);
-        return e;
-    }
-    ob->items[ob->n++] = (struct outbox_item){strdup(type), strdup(channel), text, ev.seq, now};
-    return PW_OK;
+    free(text);
+    return e;
 }
 
-static void outbox_free(struct outbox *ob)
+/* Commits (the store then publishes the events), or rolls back and drops them. */
+static pw_err finish(struct pw_routing *r, pw_err e)
 {
-    for (size_t i = 0; i < ob->n; i++) {
-        free(ob->items[i].type);
-        free(ob->items[i].channel);
-        free(ob->items[i].payload);
-    }
-    free(ob->items);
-    memset(ob, 0, sizeof *ob);
-}
-
-static void outbox_publish(struct pw_routing *r, struct outbox *ob)
-{
-    for (size_t i = 0; i < ob->n; i++) {
-        struct outbox_item *it = &ob->items[i];
-        struct pw_event *ev = pw_event_new(it->seq, it->type, it->channel, it->payload, it->at);
-        if (ev) {
-            pw_hub_publish(r->hub, ev);
-            pw_event_unref(ev);
-        }
-    }
-    outbox_free(ob);
-}
-
-/* Commits and publishes, or rolls back and drops the events. */
-static pw_err finish(struct pw_routing *r, struct outbox *ob, pw_err e)
-{
-    if (!e) e = store_tx_commit(r->store);
-    else store_tx_rollback(r->store);
-    if (e) outbox_free(ob);
-    else outbox_publish(r, ob);
+    if (!e) return store_tx_commit(r->store);
+    store_tx_rollback(r->store);
     return e;
 }
 
@@ -199,7 +147,7 @@ json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const st
 
 /* ---- steps ---- */
 
-static pw_err step(struct pw_routing *r, struct outbox *ob, const struct pw_session *s,
+static pw_err step(struct pw_routing *r, const struct pw_session *s,
                    const char *name, const struct pw_dir_mechanic *m, int count)
 {
     char channel[PW_ID_LEN + 16];
@@ -215,10 +163,10 @@ static pw_err step(struct pw_routing *r, struct outbox *ob, const struct pw_sess
     pw_log(PW_LOG_INFO, "routing",
            json_pack("{s:s, s:s, s:s?, s:i}", "session_id", s->id, "step", name, "mechanic_id",
                      m ? m->m.id : NULL, "count", count));
-    return outbox_add(r, ob, "routing", channel, p);
+    return emit(r, "routing", channel, p);
 }
 
-static pw_err send_offer(struct pw_routing *r, struct outbox *ob, const struct pw_session *s,
+static pw_err send_offer(struct pw_routing *r, const struct pw_session *s,
                          const struct details *d, struct pw_dir_mechanic *m,
                          enum pw_offer_kind kind, int64_t expires_at)
 {
@@ -229,17 +177,17 @@ static pw_err send_offer(struct pw_routing *r, struct outbox *ob, const struct p
     if (e) return e;
     char channel[PW_ID_LEN + 16];
     mechanic_channel(m->m.id, channel);
-    return outbox_add(r, ob, "offer", channel, offer_json_with(s, &o, d));
+    return emit(r, "offer", channel, offer_json_with(s, &o, d));
 }
 
-static pw_err tell_holder(struct pw_routing *r, struct outbox *ob, const char *mechanic_id,
+static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id,
                           const char *session_id, const char *type, const char *reason)
 {
     char channel[PW_ID_LEN + 16];
     mechanic_channel(mechanic_id, channel);
     json_t *p = json_pack("{s:s}", "session_id", session_id);
     if (reason) json_object_set_new(p, "reason", json_string(reason));
-    return outbox_add(r, ob, type, channel, p);
+    return emit(r, type, channel, p);
 }
 
 /* A small set of ids (mechanics or sessions), collected from the store before acting. */
@@ -307,7 +255,7 @@ static int rank_cmp(const void *a, const void *b)
 }
 
 /* Offers s to the top matches, ranked as the directory ranks them, without a city filter. */
-static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw_session *s)
+static pw_err broadcast(struct pw_routing *r, const struct pw_session *s)
 {
     if (s->expires_at <= pw_clock_now(r->clock)) return PW_OK; /* its expiry comes next */
     struct details d;
@@ -319,8 +267,8 @@ static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw
     if (c.n) qsort(c.list, c.n, sizeof *c.list, rank_cmp); /* nobody online: list is NULL */
     int count = 0;
     for (size_t i = 0; !e && i < c.n && count < r->broadcast_size; i++, count++)
-        e = send_offer(r, ob, s, &d, c.list[i], PW_OFFER_BROADCAST, s->expires_at);
-    if (!e) e = step(r, ob, s, "broadcast", NULL, count);
+        e = send_offer(r, s, &d, c.list[i], PW_OFFER_BROADCAST, s->expires_at);
+    if (!e) e = step(r, s, "broadcast", NULL, count);
     free(c.list);
     free(taken.ids);
     r->broadcasts++;
@@ -328,7 +276,7 @@ static pw_err broadcast(struct pw_routing *r, struct outbox *ob, const struct pw
 }
 
 /* Moves s from awaiting_payment into routing: the priority offer, or the broadcast. */
-static pw_err start_routing(struct pw_routing *r, struct outbox *ob, struct pw_session *s)
+static pw_err start_routing(struct pw_routing *r, struct pw_session *s)
 {
     int64_t now = pw_clock_now(r->clock);
     struct pw_dir_mechanic *pref =
@@ -345,13 +293,13 @@ static pw_err start_routing(struct pw_routing *r, struct outbox *ob, struct pw_s
     if (priority) {
         struct details d;
         load_details(r, s, &d);
-        e = send_offer(r, ob, s, &d, pref, PW_OFFER_PRIORITY, s->priority_ends_at);
-        if (!e) e = step(r, ob, s, "priority_offered", pref, -1);
+        e = send_offer(r, s, &d, pref, PW_OFFER_PRIORITY, s->priority_ends_at);
+        if (!e) e = step(r, s, "priority_offered", pref, -1);
         return e;
     }
     /* a preferred mechanic who is busy (or no longer bookable) ends the window at once */
-    if (s->priority_routing) e = step(r, ob, s, "priority_expired", pref, -1);
-    return e ? e : broadcast(r, ob, s);
+    if (s->priority_routing) e = step(r, s, "priority_expired", pref, -1);
+    return e ? e : broadcast(r, s);
 }
 
 pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay)
@@ -364,14 +312,13 @@ pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_pay
     snprintf(s->payment_method, sizeof s->payment_method, "%s",
              pay == PW_PAY_FREE ? "free" : pay == PW_PAY_CREDITS ? "credits" : "card");
     snprintf(s->payment_status, sizeof s->payment_status, "pending");
-    struct outbox ob = {0};
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
     if (pay == PW_PAY_FREE) e = store_user_use_free(r->store, s->customer_id);
     if (!e && pay == PW_PAY_CREDITS) e = store_user_debit(r->store, s->customer_id, s->price_cents);
     if (!e) e = store_session_insert(r->store, s);
-    if (!e && pay != PW_PAY_CARD) e = start_routing(r, &ob, s);
-    e = finish(r, &ob, e);
+    if (!e && pay != PW_PAY_CARD) e = start_routing(r, s);
+    e = finish(r, e);
     if (!e) r->created++;
     return e;
 }
@@ -381,11 +328,10 @@ pw_err pw_routing_paid(struct pw_routing *r, const char *session_id)
     struct pw_session s;
     pw_err e = store_session_get(r->store, session_id, &s);
     if (e) return e;
-    struct outbox ob = {0};
     if (s.state == PW_SESSION_AWAITING_PAYMENT && !(e = store_tx_begin(r->store))) {
-        e = start_routing(r, &ob, &s);
+        e = start_routing(r, &s);
         if (e == PW_ETAKEN) e = PW_OK; /* paid twice at once: the first one routed it */
-        e = finish(r, &ob, e);
+        e = finish(r, e);
     }
     pw_session_clear(&s);
     return e;
@@ -393,7 +339,7 @@ pw_err pw_routing_paid(struct pw_routing *r, const char *session_id)
 
 /* Ends the priority window of s (in the caller's transaction): the preferred mechanic's
  * offer is withdrawn (unless they declined it) and the session is broadcast. */
-static pw_err end_priority(struct pw_routing *r, struct outbox *ob, struct pw_session *s,
+static pw_err end_priority(struct pw_routing *r, struct pw_session *s,
                            const char *why)
 {
     struct store_transition t = {.from = MASK(PW_SESSION_PRIORITY), .to = PW_SESSION_BROADCAST,
@@ -405,10 +351,10 @@ static pw_err end_priority(struct pw_routing *r, struct outbox *ob, struct pw_se
     int closed = 0;
     e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, PW_OFFER_WITHDRAWN, t.at,
                            &closed);
-    if (!e && closed) e = tell_holder(r, ob, s->preferred_mechanic_id, s->id, "offer_withdrawn",
+    if (!e && closed) e = tell_holder(r, s->preferred_mechanic_id, s->id, "offer_withdrawn",
                                       "priority_ended");
-    if (!e) e = step(r, ob, s, why, pref, -1);
-    return e ? e : broadcast(r, ob, s);
+    if (!e) e = step(r, s, why, pref, -1);
+    return e ? e : broadcast(r, s);
 }
 
 /* Runs the priority end for one session in its own transaction. */
@@ -417,12 +363,11 @@ static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *
     struct pw_session s;
     pw_err e = store_session_get(r->store, id, &s);
     if (e) return e;
-    struct outbox ob = {0};
     if (s.state != PW_SESSION_PRIORITY) {
         pw_session_clear(&s);
         return PW_ETAKEN;
     }
-    if (!(e = store_tx_begin(r->store))) e = finish(r, &ob, end_priority(r, &ob, &s, why));
+    if (!(e = store_tx_begin(r->store))) e = finish(r, end_priority(r, &s, why));
     pw_session_clear(&s);
     return e;
 }
@@ -442,7 +387,6 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     bool free_back = !strcmp(s->payment_method, "free");
     struct store_transition t = {.from = OPEN_STATES, .to = to, .at = now,
                                  .payment_status = refund || free_back ? "refunded" : NULL};
-    struct outbox ob = {0};
     struct id_list h = {0};
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
@@ -456,11 +400,11 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
                                    now, NULL);
     for (size_t i = 0; !e && i < h.n; i++)
         e = to == PW_SESSION_EXPIRED
-                ? tell_holder(r, &ob, h.ids[i], s->id, "offer_withdrawn", "expired")
-                : tell_holder(r, &ob, h.ids[i], s->id, "session_cancelled", NULL);
-    if (!e) e = step(r, &ob, s, to == PW_SESSION_EXPIRED ? "expired" : "cancelled", NULL, -1);
+                ? tell_holder(r, h.ids[i], s->id, "offer_withdrawn", "expired")
+                : tell_holder(r, h.ids[i], s->id, "session_cancelled", NULL);
+    if (!e) e = step(r, s, to == PW_SESSION_EXPIRED ? "expired" : "cancelled", NULL, -1);
     free(h.ids);
-    e = finish(r, &ob, e);
+    e = finish(r, e);
     if (!e) {
         if (to == PW_SESSION_EXPIRED) r->expired++;
         else r->cancelled++;
@@ -508,7 +452,6 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
         goto out;
     }
     int64_t now = pw_clock_now(r->clock);
-    struct outbox ob = {0};
     struct id_list h = {0};
     if ((e = store_tx_begin(r->store))) goto out;
     /* the one conditional UPDATE that decides the winner */
@@ -519,13 +462,13 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
     if (!e) e = store_offers_of_session(r->store, s.id, collect_live, &h);
     if (!e) e = store_offers_close(r->store, s.id, NULL, PW_OFFER_WITHDRAWN, now, NULL);
     for (size_t i = 0; !e && i < h.n; i++)
-        e = tell_holder(r, &ob, h.ids[i], s.id, "offer_withdrawn", "accepted_by_other");
+        e = tell_holder(r, h.ids[i], s.id, "offer_withdrawn", "accepted_by_other");
     if (!e) {
         snprintf(s.assigned_mechanic_id, sizeof s.assigned_mechanic_id, "%s", m->m.id);
-        e = step(r, &ob, &s, "accepted", m, -1);
+        e = step(r, &s, "accepted", m, -1);
     }
     free(h.ids);
-    if ((e = finish(r, &ob, e))) goto out;
+    if ((e = finish(r, e))) goto out;
     r->accepted++;
     pw_directory_add_delay(r->dir, m->m.id, now - o.offered_at);
     /* presence follows the committed accept (pw_routing_init repairs a crash in between) */
@@ -542,15 +485,14 @@ pw_err pw_routing_decline(struct pw_routing *r, const char *session_id, struct p
     if (e) return e;
     struct pw_offer o;
     if ((e = live_offer(r, &s, m, &o))) goto out;
-    struct outbox ob = {0};
     if ((e = store_tx_begin(r->store))) goto out;
     int closed = 0;
     e = store_offers_close(r->store, s.id, m->m.id, PW_OFFER_DECLINED, pw_clock_now(r->clock),
                            &closed);
     if (!e && !closed) e = PW_ETAKEN;
     if (!e && o.kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
-        e = end_priority(r, &ob, &s, "priority_declined");
-    e = finish(r, &ob, e);
+        e = end_priority(r, &s, "priority_declined");
+    e = finish(r, e);
     if (!e) r->declined++;
 out:
     pw_session_clear(&s);
@@ -567,14 +509,13 @@ pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_di
         e = PW_EFORBIDDEN;
         goto out;
     }
-    struct outbox ob = {0};
     if ((e = store_tx_begin(r->store))) goto out;
     struct store_transition t = {.from = MASK(PW_SESSION_ACCEPTED), .to = PW_SESSION_ENDED,
                                  .at = pw_clock_now(r->clock)};
     e = store_session_transition(r->store, s.id, &t);
     if (!e) e = store_session_set_outcome(r->store, s.id, outcome, notes);
-    if (!e) e = step(r, &ob, &s, "ended", m, -1);
-    if ((e = finish(r, &ob, e))) goto out;
+    if (!e) e = step(r, &s, "ended", m, -1);
+    if ((e = finish(r, e))) goto out;
     /* back to work if still connected, otherwise offline */
     int64_t now = pw_clock_now(r->clock);
     bool connected = m->open_streams > 0 || now - m->m.last_seen_at < r->presence->timeout_ms;
@@ -606,13 +547,12 @@ static void join_broadcast(struct pw_routing *r, struct pw_dir_mechanic *m, cons
     struct details d;
     load_details(r, &s, &d);
     struct id_list taken = {0};
-    struct outbox ob = {0};
     if (s.state == PW_SESSION_BROADCAST && pw_dir_matches(m, s.is_specialist, d.vehicle.make) &&
         store_offers_of_session(r->store, s.id, collect_offer, &taken) == PW_OK &&
         !id_list_has(&taken, m->m.id) && store_tx_begin(r->store) == PW_OK) {
-        pw_err e = send_offer(r, &ob, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
-        if (!e) e = step(r, &ob, &s, "offer_added", m, -1);
-        finish(r, &ob, e);
+        pw_err e = send_offer(r, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
+        if (!e) e = step(r, &s, "offer_added", m, -1);
+        finish(r, e);
     }
     free(taken.ids);
     pw_session_clear(&s);
@@ -653,25 +593,29 @@ static void withdraw_for_suspension(void *ctx, const struct pw_offer *o)
     struct pw_routing *r = c->r;
     struct pw_session s;
     if (store_session_get(r->store, o->session_id, &s) != PW_OK) return;
-    struct outbox ob = {0};
     if (store_tx_begin(r->store) == PW_OK) {
         int closed = 0;
         pw_err e = store_offers_close(r->store, s.id, c->m->m.id, PW_OFFER_WITHDRAWN,
                                       pw_clock_now(r->clock), &closed);
         if (!e && closed)
-            e = tell_holder(r, &ob, c->m->m.id, s.id, "offer_withdrawn", "suspended");
+            e = tell_holder(r, c->m->m.id, s.id, "offer_withdrawn", "suspended");
         if (!e && o->kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
-            e = end_priority(r, &ob, &s, "priority_expired");
-        finish(r, &ob, e);
+            e = end_priority(r, &s, "priority_expired");
+        finish(r, e);
     }
     pw_session_clear(&s);
+}
+
+void pw_routing_withdraw_offers(struct pw_routing *r, struct pw_dir_mechanic *m)
+{
+    struct withdraw_ctx c = {r, m};
+    store_offers_live_of_mechanic(r->store, m->m.id, withdraw_for_suspension, &c);
 }
 
 void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic *m)
 {
     pw_presence_announce(r->presence, m, PW_OFFLINE, PW_REASON_SUSPENDED);
-    struct withdraw_ctx c = {r, m};
-    store_offers_live_of_mechanic(r->store, m->m.id, withdraw_for_suspension, &c);
+    pw_routing_withdraw_offers(r, m);
 }
 
 /* ---- timers ---- */

@@ -22,13 +22,11 @@
 #include "presence/presence.h"
 
 struct store;
-struct pw_hub;
 struct pw_directory;
 
 struct pw_routing {
     struct store *store;
     struct pw_directory *dir;
-    struct pw_hub *hub;
     struct pw_presence *presence;
     const struct pw_clock *clock;
     int64_t priority_window_ms;
@@ -67,6 +65,8 @@ pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_di
  * "suspended", so every list drops them), live offers withdrawn (reason "suspended"), and a
  * priority window held for them ends. */
 void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic *m);
+/* Only the withdrawals (m was suspended and announced by another process). */
+void pw_routing_withdraw_offers(struct pw_routing *r, struct pw_dir_mechanic *m);
 
 /* The presence hook: late joiners of broadcasts, and priority windows of a mechanic who
  * became busy. */

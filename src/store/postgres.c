@@ -8,8 +8,11 @@
  * aborts the whole transaction when one statement in it fails, where SQLite only undoes that
  * statement; so a write run inside a caller's transaction gets a savepoint of its own, and a
  * failed INSERT (say an email already taken) leaves the caller's transaction usable, as on
- * SQLite. Cross-node changes (data_changed, presence and routing events) will come through
- * LISTEN/NOTIFY; see docs/internals/storage.md. */
+ * SQLite.
+ *
+ * A second connection only LISTENs: other nodes' commits of events wake the event loop
+ * through its socket (see listen_fd); the rows are then read on the main connection. See
+ * docs/internals/storage.md and docs/internals/cluster.md. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <libpq-fe.h>
 #include <uthash.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/schema_postgres.h"
 #include "store/store.h"
@@ -36,7 +40,16 @@ struct pg {
     struct pg_stmt *stmts;
     int n_stmts;
     int depth; /* 0 = autocommit, 1 = in BEGIN, more = savepoints */
+    char *url;
+    PGconn *listen;        /* LISTEN only; NULL until asked for, or while lost */
+    unsigned listen_gen;   /* moves with each new listening connection */
+    int64_t listen_retry_at; /* monotonic ms: no reconnection attempt before */
 };
+
+/* Keys of the advisory locks (arbitrary, fixed) and the notification channel. */
+#define MIGRATION_LOCK "7064857175059302764"
+#define EVENTS_LOCK "7064857175059302765"
+#define EVENTS_CHANNEL "pitwall_events"
 
 #define PG(st) ((struct pg *)(st))
 
@@ -373,6 +386,8 @@ static void pg_close(struct store *st)
     struct pg *s = PG(st);
     stmts_forget(s);
     PQfinish(s->conn);
+    PQfinish(s->listen);
+    free(s->url);
     free(s);
 }
 
@@ -554,16 +569,36 @@ out:
     return e;
 }
 
+#define MECHANIC_COLUMNS                                                                         \
+    "SELECT id, user_id, name, profile_photo_url, rating_tenths, completed_sessions, "            \
+    "years_of_experience, is_brand_specialist, brand_specializations, service_keywords, city, "  \
+    "country, status, can_accept_sessions, presence, coalesce(last_seen_at, 0) FROM mechanics "
+
+static void read_mechanic(const PGresult *r, int i, struct pw_mechanic *m)
+{
+    memset(m, 0, sizeof *m);
+    col_copy(r, i, 0, m->id, sizeof m->id);
+    col_copy(r, i, 1, m->user_id, sizeof m->user_id);
+    col_copy(r, i, 2, m->name, sizeof m->name);
+    col_copy(r, i, 3, m->profile_photo_url, sizeof m->profile_photo_url);
+    m->rating_tenths = col_int(r, i, 4);
+    m->completed_sessions = col_int(r, i, 5);
+    m->years_of_experience = col_int(r, i, 6);
+    m->is_brand_specialist = col_bool(r, i, 7);
+    m->n_brands = tags_parse(col(r, i, 8), m->brands);
+    m->n_keywords = tags_parse(col(r, i, 9), m->keywords);
+    col_copy(r, i, 10, m->city, sizeof m->city);
+    col_copy(r, i, 11, m->country, sizeof m->country);
+    pw_mechanic_status_parse(col(r, i, 12), &m->status);
+    m->can_accept_sessions = col_bool(r, i, 13);
+    pw_presence_parse(col(r, i, 14), &m->presence);
+    m->last_seen_at = col_i64(r, i, 15);
+}
+
 static pw_err pg_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx)
 {
     pw_err e;
-    PGresult *r = run(PG(st),
-                      "SELECT id, user_id, name, profile_photo_url, rating_tenths, "
-                      "completed_sessions, years_of_experience, is_brand_specialist, "
-                      "brand_specializations, service_keywords, city, country, status, "
-                      "can_accept_sessions, presence, coalesce(last_seen_at, 0) "
-                      "FROM mechanics ORDER BY id",
-                      NULL, "mechanics_each", &e);
+    PGresult *r = run(PG(st), MECHANIC_COLUMNS "ORDER BY id", NULL, "mechanics_each", &e);
     if (!r) return e;
     struct pw_mechanic *m = malloc(sizeof *m);
     if (!m) {
@@ -571,26 +606,22 @@ static pw_err pg_mechanics_each(struct store *st, store_mechanic_fn fn, void *ct
         return PW_EINTERNAL;
     }
     for (int i = 0, n = PQntuples(r); i < n; i++) {
-        memset(m, 0, sizeof *m);
-        col_copy(r, i, 0, m->id, sizeof m->id);
-        col_copy(r, i, 1, m->user_id, sizeof m->user_id);
-        col_copy(r, i, 2, m->name, sizeof m->name);
-        col_copy(r, i, 3, m->profile_photo_url, sizeof m->profile_photo_url);
-        m->rating_tenths = col_int(r, i, 4);
-        m->completed_sessions = col_int(r, i, 5);
-        m->years_of_experience = col_int(r, i, 6);
-        m->is_brand_specialist = col_bool(r, i, 7);
-        m->n_brands = tags_parse(col(r, i, 8), m->brands);
-        m->n_keywords = tags_parse(col(r, i, 9), m->keywords);
-        col_copy(r, i, 10, m->city, sizeof m->city);
-        col_copy(r, i, 11, m->country, sizeof m->country);
-        pw_mechanic_status_parse(col(r, i, 12), &m->status);
-        m->can_accept_sessions = col_bool(r, i, 13);
-        pw_presence_parse(col(r, i, 14), &m->presence);
-        m->last_seen_at = col_i64(r, i, 15);
+        read_mechanic(r, i, m);
         fn(ctx, m);
     }
     free(m);
+    PQclear(r);
+    return PW_OK;
+}
+
+static pw_err pg_mechanic_get(struct store *st, const char *id, struct pw_mechanic *out)
+{
+    struct params p = {0};
+    p_text(&p, id);
+    PGresult *r;
+    pw_err e = query_row(PG(st), MECHANIC_COLUMNS "WHERE id = $1", &p, "mechanic_get", &r);
+    if (e) return e;
+    read_mechanic(r, 0, out);
     PQclear(r);
     return PW_OK;
 }
@@ -614,45 +645,53 @@ static pw_err pg_accept_delays_each(struct store *st, int per_mechanic, store_de
     return PW_OK;
 }
 
-/* guard: false when the caller holds a transaction of its own for it (presence_save) */
-static pw_err append_event(struct pg *s, struct store_event *ev, bool guard)
-{
-    struct params p = {0};
-    p_text(&p, ev->type);
-    p_text(&p, ev->channel);
-    p_text(&p, ev->payload);
-    p_int(&p, ev->created_at);
-    return write_ex(s, guard,
-                    "INSERT INTO events (type, channel, payload, created_at) "
-                    "VALUES ($1,$2,$3,$4) RETURNING seq",
-                    &p, "append_event", NULL, &ev->seq);
-}
-
-static pw_err pg_presence_save(struct store *st, const char *mechanic_id, enum pw_state presence,
-                               int64_t last_seen_at, struct store_event *ev)
+/* Events must become visible in sequence order, or a node that has read up to seq n would
+ * never see an n-1 that committed after n. A sequence alone does not give that (values are
+ * taken at insert, commits land in any order), so every transaction that writes events
+ * takes one advisory lock first and holds it to its commit: the writes and their commits
+ * are serialised, and a seq that is skipped (a failed commit) is skipped for good. The lock
+ * is taken here, after all the transaction's other writes (store.c writes events just
+ * before COMMIT), so it never waits while holding a row lock another writer needs.
+ * Each event is announced with NOTIFY, delivered at the commit: "<seq> <type>". */
+static pw_err pg_events_write(struct store *st, struct store_event *evs, size_t n)
 {
     struct pg *s = PG(st);
-    pw_err e = pg_tx_begin(st);
-    if (e) return e;
+    pw_err e = write_ex(s, false, "SELECT pg_advisory_xact_lock(" EVENTS_LOCK ")", NULL,
+                        "events_lock", NULL, NULL);
+    for (size_t i = 0; !e && i < n; i++) {
+        struct params p = {0};
+        p_text(&p, evs[i].type);
+        p_text(&p, evs[i].channel);
+        p_text(&p, evs[i].payload);
+        p_int(&p, evs[i].created_at);
+        e = write_ex(s, false,
+                     "WITH e AS (INSERT INTO events (type, channel, payload, created_at) "
+                     "VALUES ($1,$2,$3,$4) RETURNING seq) "
+                     "SELECT seq FROM e, pg_notify('" EVENTS_CHANNEL "', seq || ' ' || $1)",
+                     &p, "events_write", NULL, &evs[i].seq);
+    }
+    return e;
+}
+
+static pw_err pg_presence_set(struct store *st, const char *mechanic_id, enum pw_state presence,
+                              int64_t last_seen_at, int64_t unseen_before)
+{
+    struct pg *s = PG(st);
     struct params p = {0};
     p_text(&p, pw_presence_name(presence));
     p_int(&p, last_seen_at);
     p_text(&p, mechanic_id);
+    p_int(&p, unseen_before);
     int n;
-    /* the transaction just opened is this function's own: its writes need no guard */
-    if ((e = write_ex(s, false,
-                      "UPDATE mechanics SET presence = $1, last_seen_at = $2 WHERE id = $3", &p,
-                      "presence_save", &n, NULL)))
-        goto rollback;
-    if (n != 1) {
-        e = PW_ENOTFOUND;
-        goto rollback;
-    }
-    if ((e = append_event(s, ev, false))) goto rollback;
-    return pg_tx_commit(st);
-rollback:
-    pg_tx_rollback(st);
-    return e;
+    pw_err e = pg_write(s,
+                        "UPDATE mechanics SET presence = $1, last_seen_at = $2 WHERE id = $3 "
+                        "AND ($4::bigint = 0 OR (presence = 'online' AND "
+                        "coalesce(last_seen_at, 0) < $4::bigint))",
+                        &p, "presence_set", &n);
+    if (e || n == 1) return e;
+    struct pw_mechanic m;
+    if ((e = pg_mechanic_get(st, mechanic_id, &m))) return e;
+    return PW_ETAKEN;
 }
 
 static pw_err pg_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at)
@@ -675,6 +714,32 @@ static pw_err pg_events_tail(struct store *st, int limit, store_event_fn fn, voi
                       "SELECT seq, type, channel, payload, created_at FROM ("
                       "  SELECT * FROM events ORDER BY seq DESC LIMIT $1) AS newest ORDER BY seq",
                       &p, "events_tail", &e);
+    if (!r) return e;
+    for (int i = 0, n = PQntuples(r); i < n; i++) {
+        struct store_event ev = {
+            .seq = col_i64(r, i, 0),
+            .type = col(r, i, 1),
+            .channel = col(r, i, 2),
+            .payload = col(r, i, 3),
+            .created_at = col_i64(r, i, 4),
+        };
+        fn(ctx, &ev);
+    }
+    PQclear(r);
+    return PW_OK;
+}
+
+static pw_err pg_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
+                              void *ctx)
+{
+    struct params p = {0};
+    p_int(&p, after);
+    p_int(&p, limit);
+    pw_err e;
+    PGresult *r = run(PG(st),
+                      "SELECT seq, type, channel, payload, created_at FROM events "
+                      "WHERE seq > $1 ORDER BY seq LIMIT $2",
+                      &p, "events_after", &e);
     if (!r) return e;
     for (int i = 0, n = PQntuples(r); i < n; i++) {
         struct store_event ev = {
@@ -1256,11 +1321,6 @@ static pw_err pg_sessions_facts(struct store *st, int64_t from, int64_t to, stor
     return PW_OK;
 }
 
-static pw_err pg_event_append(struct store *st, struct store_event *ev)
-{
-    return append_event(PG(st), ev, true);
-}
-
 static pw_err pg_stripe_event_record(struct store *st, const char *id, const char *type, int64_t at)
 {
     struct params p = {0};
@@ -1269,15 +1329,6 @@ static pw_err pg_stripe_event_record(struct store *st, const char *id, const cha
     p_int(&p, at);
     return pg_write(PG(st), "INSERT INTO stripe_events (id, type, received_at) VALUES ($1,$2,$3)",
                     &p, "stripe_event_record", NULL);
-}
-
-static pw_err pg_data_changed(struct store *st, bool *changed)
-{
-    /* Changes by other processes (the command line, other nodes) will arrive through
-     * LISTEN/NOTIFY with the scale-out's next part; until then none are noticed here. */
-    (void)st;
-    *changed = false;
-    return PW_OK;
 }
 
 static pw_err pg_setting_get(struct store *st, const char *key, char *out, size_t outsz)
@@ -1318,6 +1369,90 @@ static pw_err pg_mechanic_set_status(struct store *st, const char *id,
     return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
 }
 
+/* Notices ("relation already exists, skipping") go to the log, not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    pw_log(PW_LOG_DEBUG, "postgres notice", json_pack("{s:s}", "message", message));
+}
+
+/* ---- notifications ---- */
+
+static PGconn *connect_url(const char *url)
+{
+    /* the URL is expanded by libpq; the encoding is a connection option so that it holds
+     * after a reconnection too */
+    const char *const keys[] = {"dbname", "client_encoding", "fallback_application_name", NULL};
+    const char *const values[] = {url, "UTF8", "pitwall", NULL};
+    return PQconnectdbParams(keys, values, 1);
+}
+
+static void listen_drop(struct pg *s)
+{
+    PQfinish(s->listen);
+    s->listen = NULL;
+    s->listen_retry_at = pw_monotonic_us() / 1000 + 1000; /* at most one attempt a second */
+}
+
+/* A new listening connection (blocking while it connects; then non-blocking reads). */
+static bool listen_start(struct pg *s)
+{
+    if (s->listen) return true;
+    if (pw_monotonic_us() / 1000 < s->listen_retry_at) return false;
+    s->listen = connect_url(s->url);
+    PGresult *r = NULL;
+    bool ok = s->listen && PQstatus(s->listen) == CONNECTION_OK &&
+              PQresultStatus(r = PQexec(s->listen, "LISTEN " EVENTS_CHANNEL)) == PGRES_COMMAND_OK &&
+              PQsetnonblocking(s->listen, 1) == 0;
+    PQclear(r);
+    if (!ok) {
+        pw_log(PW_LOG_WARN, "postgres listener cannot connect",
+               json_pack("{s:s}", "error", s->listen ? PQerrorMessage(s->listen) : "out of memory"));
+        listen_drop(s);
+        return false;
+    }
+    PQsetNoticeProcessor(s->listen, on_notice, NULL);
+    s->listen_gen++;
+    return true;
+}
+
+static int pg_listen_fd(struct store *st, unsigned *generation)
+{
+    struct pg *s = PG(st);
+    listen_start(s);
+    *generation = s->listen_gen;
+    return s->listen ? PQsocket(s->listen) : -1;
+}
+
+static pw_err pg_listen_poll(struct store *st, int64_t *newest_seq, bool *woke)
+{
+    struct pg *s = PG(st);
+    *newest_seq = 0;
+    *woke = false;
+    if (!s->listen) {
+        /* lost (or never started): a new listener may have missed notifications, so the
+         * caller reads the event table whatever happens */
+        *woke = listen_start(s);
+        return s->listen ? PW_OK : PW_ESTORE;
+    }
+    if (!PQconsumeInput(s->listen) || PQstatus(s->listen) != CONNECTION_OK) {
+        pw_log(PW_LOG_WARN, "postgres listener lost, reconnecting",
+               json_pack("{s:s}", "error", PQerrorMessage(s->listen)));
+        listen_drop(s);
+        s->listen_retry_at = 0; /* once straight away */
+        *woke = listen_start(s);
+        return s->listen ? PW_OK : PW_ESTORE;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(s->listen)) != NULL) {
+        int64_t seq = strtoll(n->extra, NULL, 10);
+        if (seq > *newest_seq) *newest_seq = seq;
+        *woke = true;
+        PQfreemem(n);
+    }
+    return PW_OK;
+}
+
 static const struct store_ops postgres_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1334,10 +1469,15 @@ static const struct store_ops postgres_ops = {
     .mechanic_insert = pg_mechanic_insert,
     .mechanics_each = pg_mechanics_each,
     .accept_delays_each = pg_accept_delays_each,
-    .presence_save = pg_presence_save,
+    .mechanic_get = pg_mechanic_get,
+    .presence_set = pg_presence_set,
     .last_seen_save = pg_last_seen_save,
     .events_tail = pg_events_tail,
     .event_latest_seq = pg_event_latest_seq,
+    .events_after = pg_events_after,
+    .events_write = pg_events_write,
+    .listen_fd = pg_listen_fd,
+    .listen_poll = pg_listen_poll,
     .plan_insert = pg_plan_insert,
     .plans_each = pg_plans_each,
     .vehicle_insert = pg_vehicle_insert,
@@ -1362,9 +1502,7 @@ static const struct store_ops postgres_ops = {
     .offers_of_session = pg_offers_of_session,
     .offers_live_of_mechanic = pg_offers_live_of_mechanic,
     .offers_close = pg_offers_close,
-    .event_append = pg_event_append,
     .sessions_facts = pg_sessions_facts,
-    .data_changed = pg_data_changed,
     .setting_get = pg_setting_get,
     .setting_set = pg_setting_set,
     .mechanic_set_status = pg_mechanic_set_status,
@@ -1433,23 +1571,14 @@ fail:
     return PW_ESTORE;
 }
 
-/* Notices ("relation already exists, skipping") go to the log, not to stderr. */
-static void on_notice(void *arg, const char *message)
-{
-    (void)arg;
-    pw_log(PW_LOG_DEBUG, "postgres notice", json_pack("{s:s}", "message", message));
-}
 
 pw_err store_postgres_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct pg *s = calloc(1, sizeof *s);
     if (!s) return PW_EINTERNAL;
     s->base.ops = &postgres_ops;
-    /* the URL is expanded by libpq; the encoding is a connection option so that it holds
-     * after a reconnection too */
-    const char *const keys[] = {"dbname", "client_encoding", "fallback_application_name", NULL};
-    const char *const values[] = {url, "UTF8", "pitwall", NULL};
-    s->conn = PQconnectdbParams(keys, values, 1);
+    s->url = strdup(url);
+    s->conn = s->url ? connect_url(url) : NULL;
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password */
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s",

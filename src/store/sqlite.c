@@ -25,7 +25,6 @@ struct sq {
     sqlite3 *db;
     struct stmt_entry *stmts;
     int depth; /* open savepoints */
-    int64_t data_version; /* PRAGMA data_version last seen: moves on other connections' commits */
 };
 
 #define SQ(st) ((struct sq *)(st))
@@ -82,6 +81,13 @@ static pw_err exec_stmt(struct sq *s, sqlite3_stmt *st, const char *what)
     if (rc == SQLITE_DONE) return PW_OK;
     if (rc == SQLITE_CONSTRAINT) return PW_ECONFLICT;
     return fail(s, what);
+}
+
+static pw_err exec_changes(struct sq *s, sqlite3_stmt *q, const char *what, int *changes)
+{
+    pw_err e = exec_stmt(s, q, what);
+    *changes = e ? 0 : sqlite3_changes(s->db);
+    return e;
 }
 
 static pw_err sq_tx_begin(struct store *st)
@@ -317,41 +323,59 @@ static pw_err sq_mechanic_insert(struct store *st, const struct pw_mechanic *m)
     return e;
 }
 
+#define MECHANIC_COLUMNS                                                                         \
+    "SELECT id, user_id, name, profile_photo_url, rating_tenths, completed_sessions, "            \
+    "years_of_experience, is_brand_specialist, brand_specializations, service_keywords, city, "  \
+    "country, status, can_accept_sessions, presence, coalesce(last_seen_at, 0) FROM mechanics "
+
+static void read_mechanic(sqlite3_stmt *q, struct pw_mechanic *m)
+{
+    memset(m, 0, sizeof *m);
+    copy_col(q, 0, m->id, sizeof m->id);
+    copy_col(q, 1, m->user_id, sizeof m->user_id);
+    copy_col(q, 2, m->name, sizeof m->name);
+    copy_col(q, 3, m->profile_photo_url, sizeof m->profile_photo_url);
+    m->rating_tenths = sqlite3_column_int(q, 4);
+    m->completed_sessions = sqlite3_column_int(q, 5);
+    m->years_of_experience = sqlite3_column_int(q, 6);
+    m->is_brand_specialist = sqlite3_column_int(q, 7) != 0;
+    m->n_brands = tags_parse((const char *)sqlite3_column_text(q, 8), m->brands);
+    m->n_keywords = tags_parse((const char *)sqlite3_column_text(q, 9), m->keywords);
+    copy_col(q, 10, m->city, sizeof m->city);
+    copy_col(q, 11, m->country, sizeof m->country);
+    pw_mechanic_status_parse((const char *)sqlite3_column_text(q, 12), &m->status);
+    m->can_accept_sessions = sqlite3_column_int(q, 13) != 0;
+    pw_presence_parse((const char *)sqlite3_column_text(q, 14), &m->presence);
+    m->last_seen_at = sqlite3_column_int64(q, 15);
+}
+
 static pw_err sq_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx)
 {
     struct sq *s = SQ(st);
-    sqlite3_stmt *q = prep(s, "SELECT id, user_id, name, profile_photo_url, rating_tenths, "
-                              "completed_sessions, years_of_experience, is_brand_specialist, "
-                              "brand_specializations, service_keywords, city, country, status, "
-                              "can_accept_sessions, presence, coalesce(last_seen_at, 0) "
-                              "FROM mechanics ORDER BY id");
+    sqlite3_stmt *q = prep(s, MECHANIC_COLUMNS "ORDER BY id");
     if (!q) return PW_ESTORE;
     struct pw_mechanic *m = malloc(sizeof *m);
     if (!m) return PW_EINTERNAL;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        memset(m, 0, sizeof *m);
-        copy_col(q, 0, m->id, sizeof m->id);
-        copy_col(q, 1, m->user_id, sizeof m->user_id);
-        copy_col(q, 2, m->name, sizeof m->name);
-        copy_col(q, 3, m->profile_photo_url, sizeof m->profile_photo_url);
-        m->rating_tenths = sqlite3_column_int(q, 4);
-        m->completed_sessions = sqlite3_column_int(q, 5);
-        m->years_of_experience = sqlite3_column_int(q, 6);
-        m->is_brand_specialist = sqlite3_column_int(q, 7) != 0;
-        m->n_brands = tags_parse((const char *)sqlite3_column_text(q, 8), m->brands);
-        m->n_keywords = tags_parse((const char *)sqlite3_column_text(q, 9), m->keywords);
-        copy_col(q, 10, m->city, sizeof m->city);
-        copy_col(q, 11, m->country, sizeof m->country);
-        pw_mechanic_status_parse((const char *)sqlite3_column_text(q, 12), &m->status);
-        m->can_accept_sessions = sqlite3_column_int(q, 13) != 0;
-        pw_presence_parse((const char *)sqlite3_column_text(q, 14), &m->presence);
-        m->last_seen_at = sqlite3_column_int64(q, 15);
+        read_mechanic(q, m);
         fn(ctx, m);
     }
     free(m);
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? PW_OK : fail(s, "mechanics_each");
+}
+
+static pw_err sq_mechanic_get(struct store *st, const char *id, struct pw_mechanic *out)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, MECHANIC_COLUMNS "WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) read_mechanic(q, out);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "mechanic_get");
 }
 
 static pw_err sq_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn,
@@ -371,45 +395,44 @@ static pw_err sq_accept_delays_each(struct store *st, int per_mechanic, store_de
     return rc == SQLITE_DONE ? PW_OK : fail(s, "accept_delays_each");
 }
 
-static pw_err append_event(struct sq *s, struct store_event *ev)
-{
-    sqlite3_stmt *q = prep(s, "INSERT INTO events (type, channel, payload, created_at) "
-                              "VALUES (?,?,?,?)");
-    if (!q) return PW_ESTORE;
-    text(q, 1, ev->type);
-    text(q, 2, ev->channel);
-    text(q, 3, ev->payload);
-    sqlite3_bind_int64(q, 4, ev->created_at);
-    pw_err e = exec_stmt(s, q, "append_event");
-    if (e == PW_OK) ev->seq = sqlite3_last_insert_rowid(s->db);
-    return e;
-}
-
-static pw_err sq_presence_save(struct store *st, const char *mechanic_id,
-                               enum pw_state presence, int64_t last_seen_at,
-                               struct store_event *ev)
+/* One writer at a time holds SQLite's write lock until it commits, so events commit in the
+ * order of their rowids: no one can see seq n+1 before seq n. */
+static pw_err sq_events_write(struct store *st, struct store_event *evs, size_t n)
 {
     struct sq *s = SQ(st);
-    pw_err e = sq_tx_begin(st);
-    if (e) return e;
-    sqlite3_stmt *q = prep(s, "UPDATE mechanics SET presence = ?, last_seen_at = ? WHERE id = ?");
-    if (!q) {
-        e = PW_ESTORE;
-        goto rollback;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *q = prep(s, "INSERT INTO events (type, channel, payload, created_at) "
+                                  "VALUES (?,?,?,?)");
+        if (!q) return PW_ESTORE;
+        text(q, 1, evs[i].type);
+        text(q, 2, evs[i].channel);
+        text(q, 3, evs[i].payload);
+        sqlite3_bind_int64(q, 4, evs[i].created_at);
+        pw_err e = exec_stmt(s, q, "events_write");
+        if (e) return e;
+        evs[i].seq = sqlite3_last_insert_rowid(s->db);
     }
+    return PW_OK;
+}
+
+static pw_err sq_presence_set(struct store *st, const char *mechanic_id, enum pw_state presence,
+                              int64_t last_seen_at, int64_t unseen_before)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE mechanics SET presence = ?1, last_seen_at = ?2 WHERE id = ?3 "
+                              "AND (?4 = 0 OR (presence = 'online' AND "
+                              "coalesce(last_seen_at, 0) < ?4))");
+    if (!q) return PW_ESTORE;
     text(q, 1, pw_presence_name(presence));
     sqlite3_bind_int64(q, 2, last_seen_at);
     text(q, 3, mechanic_id);
-    if ((e = exec_stmt(s, q, "presence_save"))) goto rollback;
-    if (sqlite3_changes(s->db) != 1) {
-        e = PW_ENOTFOUND;
-        goto rollback;
-    }
-    if ((e = append_event(s, ev))) goto rollback;
-    return sq_tx_commit(st);
-rollback:
-    sq_tx_rollback(st);
-    return e;
+    sqlite3_bind_int64(q, 4, unseen_before);
+    int n;
+    pw_err e = exec_changes(s, q, "presence_set", &n);
+    if (e || n == 1) return e;
+    struct pw_mechanic m;
+    if ((e = sq_mechanic_get(st, mechanic_id, &m))) return e;
+    return PW_ETAKEN;
 }
 
 static pw_err sq_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at)
@@ -444,6 +467,46 @@ static pw_err sq_events_tail(struct store *st, int limit, store_event_fn fn, voi
     }
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? PW_OK : fail(s, "events_tail");
+}
+
+static pw_err sq_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
+                              void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT seq, type, channel, payload, created_at FROM events "
+                              "WHERE seq > ? ORDER BY seq LIMIT ?");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, after);
+    sqlite3_bind_int(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_event ev = {
+            .seq = sqlite3_column_int64(q, 0),
+            .type = (const char *)sqlite3_column_text(q, 1),
+            .channel = (const char *)sqlite3_column_text(q, 2),
+            .payload = (const char *)sqlite3_column_text(q, 3),
+            .created_at = sqlite3_column_int64(q, 4),
+        };
+        fn(ctx, &ev);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? PW_OK : fail(s, "events_after");
+}
+
+/* SQLite has no notifications: a node follows other processes' events on its tick. */
+static int sq_listen_fd(struct store *st, unsigned *generation)
+{
+    (void)st;
+    *generation = 0;
+    return -1;
+}
+
+static pw_err sq_listen_poll(struct store *st, int64_t *newest_seq, bool *woke)
+{
+    (void)st;
+    *newest_seq = 0;
+    *woke = false;
+    return PW_OK;
 }
 
 static pw_err sq_event_latest_seq(struct store *st, int64_t *seq)
@@ -567,12 +630,6 @@ static pw_err sq_plan_get(struct store *st, const char *slug, struct pw_plan *ou
 }
 
 /* Runs an UPDATE and tells how many rows it changed. */
-static pw_err exec_changes(struct sq *s, sqlite3_stmt *q, const char *what, int *changes)
-{
-    pw_err e = exec_stmt(s, q, what);
-    *changes = e ? 0 : sqlite3_changes(s->db);
-    return e;
-}
 
 static pw_err sq_user_debit(struct store *st, const char *user_id, int64_t cents)
 {
@@ -1038,11 +1095,6 @@ static pw_err sq_sessions_facts(struct store *st, int64_t from, int64_t to, stor
     return rc == SQLITE_DONE ? PW_OK : fail(s, "sessions_facts");
 }
 
-static pw_err sq_event_append(struct store *st, struct store_event *ev)
-{
-    return append_event(SQ(st), ev);
-}
-
 static pw_err sq_stripe_event_record(struct store *st, const char *id, const char *type,
                                      int64_t at)
 {
@@ -1053,18 +1105,6 @@ static pw_err sq_stripe_event_record(struct store *st, const char *id, const cha
     text(q, 2, type);
     sqlite3_bind_int64(q, 3, at);
     return exec_stmt(s, q, "stripe_event_record");
-}
-
-static pw_err sq_data_changed(struct store *st, bool *changed)
-{
-    struct sq *s = SQ(st);
-    sqlite3_stmt *q = prep(s, "PRAGMA data_version");
-    if (!q || sqlite3_step(q) != SQLITE_ROW) return fail(s, "data_version");
-    int64_t v = sqlite3_column_int64(q, 0);
-    sqlite3_reset(q);
-    *changed = s->data_version != 0 && v != s->data_version;
-    s->data_version = v;
-    return PW_OK;
 }
 
 static pw_err sq_setting_get(struct store *st, const char *key, char *out, size_t outsz)
@@ -1120,10 +1160,15 @@ static const struct store_ops sqlite_ops = {
     .mechanic_insert = sq_mechanic_insert,
     .mechanics_each = sq_mechanics_each,
     .accept_delays_each = sq_accept_delays_each,
-    .presence_save = sq_presence_save,
+    .mechanic_get = sq_mechanic_get,
+    .presence_set = sq_presence_set,
     .last_seen_save = sq_last_seen_save,
     .events_tail = sq_events_tail,
     .event_latest_seq = sq_event_latest_seq,
+    .events_after = sq_events_after,
+    .events_write = sq_events_write,
+    .listen_fd = sq_listen_fd,
+    .listen_poll = sq_listen_poll,
     .plan_insert = sq_plan_insert,
     .plans_each = sq_plans_each,
     .vehicle_insert = sq_vehicle_insert,
@@ -1148,9 +1193,7 @@ static const struct store_ops sqlite_ops = {
     .offers_of_session = sq_offers_of_session,
     .offers_live_of_mechanic = sq_offers_live_of_mechanic,
     .offers_close = sq_offers_close,
-    .event_append = sq_event_append,
     .sessions_facts = sq_sessions_facts,
-    .data_changed = sq_data_changed,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     .mechanic_set_status = sq_mechanic_set_status,

@@ -1,6 +1,8 @@
 #include "store/store.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 pw_err store_open(const char *url, struct store **out, char *err, size_t errlen)
@@ -12,9 +14,142 @@ pw_err store_open(const char *url, struct store **out, char *err, size_t errlen)
     return PW_EINVAL;
 }
 
+static void pending_free(struct store_event *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)evs[i].type);
+        free((char *)evs[i].channel);
+        free((char *)evs[i].payload);
+    }
+}
+
+/* Drops the events appended after the level that began with `mark` entries. */
+static void pending_truncate(struct store *st, size_t mark)
+{
+    pending_free(st->pending + mark, st->n_pending - mark);
+    st->n_pending = mark;
+}
+
 void store_close(struct store *st)
 {
-    if (st) st->ops->close(st);
+    if (!st) return;
+    pending_truncate(st, 0);
+    free(st->pending);
+    st->ops->close(st);
+}
+
+void store_set_sink(struct store *st, store_event_fn fn, void *ctx)
+{
+    st->sink = fn;
+    st->sink_ctx = ctx;
+}
+
+/* ---- transactions and their events ---- */
+
+pw_err store_tx_begin(struct store *st)
+{
+    if (st->depth >= STORE_DEPTH_MAX) return PW_EINTERNAL;
+    pw_err e = st->ops->tx_begin(st);
+    if (e) return e;
+    st->marks[st->depth++] = st->n_pending;
+    return PW_OK;
+}
+
+void store_tx_rollback(struct store *st)
+{
+    assert(st->depth > 0);
+    st->ops->tx_rollback(st);
+    pending_truncate(st, st->marks[--st->depth]);
+}
+
+/* Hands the committed events to the sink. The list is taken off the handle first: the
+ * sink may use the store (to read what other nodes committed before these). */
+static void deliver(struct store *st)
+{
+    struct store_event *evs = st->pending;
+    size_t n = st->n_pending;
+    st->pending = NULL;
+    st->n_pending = st->cap_pending = 0;
+    if (n) st->last_seq = evs[n - 1].seq;
+    for (size_t i = 0; i < n && st->sink; i++) st->sink(st->sink_ctx, &evs[i]);
+    pending_free(evs, n);
+    free(evs);
+}
+
+pw_err store_tx_commit(struct store *st)
+{
+    assert(st->depth > 0);
+    if (st->depth > 1) {
+        pw_err e = st->ops->tx_commit(st); /* a savepoint: its events wait for the outer commit */
+        st->depth--;
+        if (e) pending_truncate(st, st->marks[st->depth]);
+        return e;
+    }
+    pw_err e = st->n_pending ? st->ops->events_write(st, st->pending, st->n_pending) : PW_OK;
+    if (e) {
+        st->ops->tx_rollback(st);
+    } else {
+        e = st->ops->tx_commit(st);
+    }
+    st->depth = 0;
+    if (e) {
+        pending_truncate(st, 0);
+        return e;
+    }
+    deliver(st);
+    return PW_OK;
+}
+
+pw_err store_event_append(struct store *st, struct store_event *ev)
+{
+    if (!ev->type || !ev->channel || !ev->payload) return PW_EINVAL;
+    bool own = st->depth == 0;
+    pw_err e = own ? store_tx_begin(st) : PW_OK;
+    if (e) return e;
+    if (st->n_pending == st->cap_pending) {
+        size_t cap = st->cap_pending ? st->cap_pending * 2 : 8;
+        struct store_event *grown = realloc(st->pending, cap * sizeof *grown);
+        if (!grown) e = PW_EINTERNAL;
+        else {
+            st->pending = grown;
+            st->cap_pending = cap;
+        }
+    }
+    char *type = NULL, *channel = NULL, *payload = NULL;
+    if (!e && (!(type = strdup(ev->type)) || !(channel = strdup(ev->channel)) ||
+               !(payload = strdup(ev->payload))))
+        e = PW_EINTERNAL;
+    if (e) {
+        free(type);
+        free(channel);
+        free(payload);
+        if (own) store_tx_rollback(st);
+        return e;
+    }
+    st->pending[st->n_pending++] = (struct store_event){
+        .type = type, .channel = channel, .payload = payload, .created_at = ev->created_at};
+    ev->seq = 0;
+    if (!own) return PW_OK;
+    if ((e = store_tx_commit(st))) return e;
+    ev->seq = st->last_seq;
+    return PW_OK;
+}
+
+pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_state presence,
+                           int64_t last_seen_at, int64_t unseen_before, struct store_event *ev)
+{
+    bool outermost = st->depth == 0;
+    pw_err e = store_tx_begin(st);
+    if (e) return e;
+    e = st->ops->presence_set(st, mechanic_id, presence, last_seen_at, unseen_before);
+    if (!e) e = store_event_append(st, ev);
+    if (e) {
+        store_tx_rollback(st);
+        return e;
+    }
+    if ((e = store_tx_commit(st))) return e;
+    ev->seq = outermost ? st->last_seq : 0;
+    return PW_OK;
 }
 
 /* Each public function forwards to the backend's table. */
@@ -24,8 +159,6 @@ void store_close(struct store *st)
         return st->ops->name args;                                                                 \
     }
 
-FORWARD(tx_begin, (struct store * st), (st))
-FORWARD(tx_commit, (struct store * st), (st))
 FORWARD(is_empty, (struct store * st, bool *empty), (st, empty))
 FORWARD(user_insert, (struct store * st, const struct pw_user *u), (st, u))
 FORWARD(user_by_email, (struct store * st, const char *email, struct pw_user *out),
@@ -40,25 +173,23 @@ FORWARD(mechanic_insert, (struct store * st, const struct pw_mechanic *m), (st, 
 FORWARD(mechanics_each, (struct store * st, store_mechanic_fn fn, void *ctx), (st, fn, ctx))
 FORWARD(accept_delays_each, (struct store * st, int per_mechanic, store_delay_fn fn, void *ctx),
         (st, per_mechanic, fn, ctx))
-FORWARD(presence_save,
-        (struct store * st, const char *mechanic_id, enum pw_state presence,
-         int64_t last_seen_at, struct store_event *ev),
-        (st, mechanic_id, presence, last_seen_at, ev))
+FORWARD(mechanic_get, (struct store * st, const char *id, struct pw_mechanic *out), (st, id, out))
 FORWARD(last_seen_save, (struct store * st, const char *mechanic_id, int64_t last_seen_at),
         (st, mechanic_id, last_seen_at))
 FORWARD(events_tail, (struct store * st, int limit, store_event_fn fn, void *ctx),
         (st, limit, fn, ctx))
 FORWARD(event_latest_seq, (struct store * st, int64_t *seq), (st, seq))
+FORWARD(events_after,
+        (struct store * st, int64_t after, int limit, store_event_fn fn, void *ctx),
+        (st, after, limit, fn, ctx))
+FORWARD(listen_poll, (struct store * st, int64_t *newest_seq, bool *woke),
+        (st, newest_seq, woke))
 FORWARD(plan_insert, (struct store * st, const struct pw_plan *p, int sort), (st, p, sort))
 FORWARD(plans_each, (struct store * st, store_plan_fn fn, void *ctx), (st, fn, ctx))
 FORWARD(vehicle_insert, (struct store * st, const struct pw_vehicle *v), (st, v))
 FORWARD(vehicles_of, (struct store * st, const char *owner_id, store_vehicle_fn fn, void *ctx),
         (st, owner_id, fn, ctx))
 
-void store_tx_rollback(struct store *st)
-{
-    st->ops->tx_rollback(st);
-}
 FORWARD(vehicle_get, (struct store * st, const char *id, struct pw_vehicle *out), (st, id, out))
 FORWARD(plan_get, (struct store * st, const char *slug, struct pw_plan *out), (st, slug, out))
 FORWARD(user_debit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
@@ -101,7 +232,6 @@ FORWARD(offers_close,
         (struct store * st, const char *session_id, const char *mechanic_id,
          enum pw_offer_outcome outcome, int64_t at, int *closed),
         (st, session_id, mechanic_id, outcome, at, closed))
-FORWARD(event_append, (struct store * st, struct store_event *ev), (st, ev))
 FORWARD(sessions_facts,
         (struct store * st, int64_t from, int64_t to, store_facts_fn fn, void *ctx),
         (st, from, to, fn, ctx))
@@ -114,4 +244,8 @@ FORWARD(mechanic_set_status,
         (struct store * st, const char *id, enum pw_mechanic_status status,
          bool can_accept_sessions),
         (st, id, status, can_accept_sessions))
-FORWARD(data_changed, (struct store * st, bool *changed), (st, changed))
+
+int store_listen_fd(struct store *st, unsigned *generation)
+{
+    return st->ops->listen_fd(st, generation);
+}

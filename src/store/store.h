@@ -13,7 +13,7 @@
 
 struct store;
 
-/* An event row: the sequence number is given by the database when it is appended. */
+/* An event row: the sequence number is given by the database when the event commits. */
 struct store_event {
     int64_t seq;
     const char *type;    /* "presence", "offer", ... */
@@ -76,16 +76,32 @@ struct store_ops {
     pw_err (*auth_session_delete)(struct store *st, const char *token_hash);
 
     pw_err (*mechanic_insert)(struct store *st, const struct pw_mechanic *m);
+    pw_err (*mechanic_get)(struct store *st, const char *id, struct pw_mechanic *out);
     pw_err (*mechanics_each)(struct store *st, store_mechanic_fn fn, void *ctx);
     /* Up to `per_mechanic` newest accepted-offer delays of every mechanic. */
     pw_err (*accept_delays_each)(struct store *st, int per_mechanic, store_delay_fn fn, void *ctx);
-    /* Writes a presence change and its event in one transaction; ev->seq is set. */
-    pw_err (*presence_save)(struct store *st, const char *mechanic_id, enum pw_state presence,
-                            int64_t last_seen_at, struct store_event *ev);
+    /* Sets presence and last_seen_at (the event is store.c's). With unseen_before > 0 only
+     * an online mechanic last seen before it changes, else PW_ETAKEN (a timeout that another
+     * node's sighting has made void). */
+    pw_err (*presence_set)(struct store *st, const char *mechanic_id, enum pw_state presence,
+                           int64_t last_seen_at, int64_t unseen_before);
     pw_err (*last_seen_save)(struct store *st, const char *mechanic_id, int64_t last_seen_at);
 
     pw_err (*events_tail)(struct store *st, int limit, store_event_fn fn, void *ctx);
+    /* committed events with seq > after, oldest first, at most limit */
+    pw_err (*events_after)(struct store *st, int64_t after, int limit, store_event_fn fn,
+                           void *ctx);
     pw_err (*event_latest_seq)(struct store *st, int64_t *seq);
+    /* Writes the events of the transaction being committed, inside it, just before COMMIT;
+     * sets each seq. Events commit in sequence order: no event becomes visible after one
+     * with a higher seq (PostgreSQL: an advisory lock held from here to the commit). */
+    pw_err (*events_write)(struct store *st, struct store_event *evs, size_t n);
+    /* A descriptor that becomes readable when another connection committed events (-1 when
+     * the backend has none: SQLite). *generation changes when it is a new descriptor. */
+    int (*listen_fd)(struct store *st, unsigned *generation);
+    /* Reads what arrived on it; *woke = events may be waiting (also after a reconnection,
+     * when notifications may have been missed). Reconnects a lost listener. */
+    pw_err (*listen_poll)(struct store *st, int64_t *newest_seq, bool *woke);
 
     pw_err (*plan_insert)(struct store *st, const struct pw_plan *p, int sort);
     pw_err (*plans_each)(struct store *st, store_plan_fn fn, void *ctx);
@@ -132,12 +148,9 @@ struct store_ops {
     pw_err (*offers_close)(struct store *st, const char *session_id, const char *mechanic_id,
                            enum pw_offer_outcome outcome, int64_t at, int *closed);
 
-    pw_err (*event_append)(struct store *st, struct store_event *ev); /* sets ev->seq */
     /* the facts of every session created in [from, to), oldest first (fn must not write) */
     pw_err (*sessions_facts)(struct store *st, int64_t from, int64_t to, store_facts_fn fn,
                              void *ctx);
-    /* whether another process (the command line) committed changes since the last call */
-    pw_err (*data_changed)(struct store *st, bool *changed);
     /* run-time settings (PW_ENOTFOUND when never set) */
     pw_err (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);
     pw_err (*setting_set)(struct store *st, const char *key, const char *value);
@@ -147,8 +160,20 @@ struct store_ops {
     pw_err (*stripe_event_record)(struct store *st, const char *id, const char *type, int64_t at);
 };
 
+#define STORE_DEPTH_MAX 16
+
+/* The part of every backend's handle that store.c keeps: transactions and their events.
+ * Events appended inside a transaction wait here and are written at its commit; once
+ * committed they are handed to the sink, in sequence order. */
 struct store {
     const struct store_ops *ops;
+    int depth;
+    struct store_event *pending; /* owned copies */
+    size_t n_pending, cap_pending;
+    size_t marks[STORE_DEPTH_MAX]; /* n_pending when each level began */
+    int64_t last_seq;              /* of the newest event this handle committed */
+    store_event_fn sink;
+    void *sink_ctx;
 };
 
 /* Opens the database named by url ("sqlite:PATH", or "postgres://..." / "postgresql://..."
@@ -170,11 +195,17 @@ pw_err store_auth_session_delete(struct store *st, const char *token_hash);
 pw_err store_mechanic_insert(struct store *st, const struct pw_mechanic *m);
 pw_err store_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx);
 pw_err store_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn, void *ctx);
+/* A presence change and its event, in one transaction (see presence_set for unseen_before). */
 pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_state presence,
-                           int64_t last_seen_at, struct store_event *ev);
+                           int64_t last_seen_at, int64_t unseen_before, struct store_event *ev);
+pw_err store_mechanic_get(struct store *st, const char *id, struct pw_mechanic *out);
 pw_err store_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at);
 pw_err store_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx);
 pw_err store_event_latest_seq(struct store *st, int64_t *seq);
+pw_err store_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
+                          void *ctx);
+int store_listen_fd(struct store *st, unsigned *generation);
+pw_err store_listen_poll(struct store *st, int64_t *newest_seq, bool *woke);
 pw_err store_plan_insert(struct store *st, const struct pw_plan *p, int sort);
 pw_err store_plans_each(struct store *st, store_plan_fn fn, void *ctx);
 pw_err store_vehicle_insert(struct store *st, const struct pw_vehicle *v);
@@ -209,10 +240,15 @@ pw_err store_offers_live_of_mechanic(struct store *st, const char *mechanic_id, 
                                      void *ctx);
 pw_err store_offers_close(struct store *st, const char *session_id, const char *mechanic_id,
                           enum pw_offer_outcome outcome, int64_t at, int *closed);
+/* Appends an event (copied). Inside a transaction it is written at the outermost commit
+ * and ev->seq stays 0; outside one it commits now and ev->seq is set. Either way the sink
+ * gets it once it has committed. */
 pw_err store_event_append(struct store *st, struct store_event *ev);
+/* Who is told of every event this handle commits, after the commit, oldest first. The sink
+ * may read from the store but must not write to it. */
+void store_set_sink(struct store *st, store_event_fn fn, void *ctx);
 pw_err store_sessions_facts(struct store *st, int64_t from, int64_t to, store_facts_fn fn,
                             void *ctx);
-pw_err store_data_changed(struct store *st, bool *changed);
 pw_err store_setting_get(struct store *st, const char *key, char *out, size_t outsz);
 pw_err store_setting_set(struct store *st, const char *key, const char *value);
 pw_err store_mechanic_set_status(struct store *st, const char *id, enum pw_mechanic_status status,

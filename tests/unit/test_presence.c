@@ -18,6 +18,7 @@
 #include "presence/directory.h"
 #include "presence/presence.h"
 #include "store/store.h"
+#include "cluster/follow.h"
 #include "stream/hub.h"
 #include "test_db.h"
 
@@ -30,6 +31,8 @@ struct fx {
     struct store *st;
     struct pw_directory *d;
     struct pw_hub *hub;
+    struct pw_follow follow; /* the store's sink: committed events to the hub */
+    int rollout_percent;
     struct pw_fake_clock fc;
     struct pw_clock clock;
     struct pw_presence p;
@@ -83,8 +86,11 @@ static int setup(void **state)
     f->hub = pw_hub_new(1024, latest);
     f->fc.now = T0;
     f->clock = pw_fake_clock_make(&f->fc);
+    f->follow = (struct pw_follow){
+        .store = f->st, .hub = f->hub, .dir = f->d, .rollout_percent = &f->rollout_percent};
+    store_set_sink(f->st, pw_follow_committed, &f->follow);
     f->p = (struct pw_presence){
-        .store = f->st, .dir = f->d, .hub = f->hub, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
+        .store = f->st, .dir = f->d, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
     *state = f;
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "presence/presence.h"
 #include "routing/routing.h"
 #include "store/store.h"
+#include "cluster/follow.h"
 #include "stream/hub.h"
 #include "test_db.h"
 
@@ -38,6 +39,8 @@ struct fx {
     struct store *st;
     struct pw_directory *d;
     struct pw_hub *hub;
+    struct pw_follow follow; /* the store's sink: committed events to the hub */
+    int rollout_percent;
     struct pw_fake_clock fc;
     struct pw_clock clock;
     struct pw_presence p;
@@ -126,11 +129,16 @@ static void build(struct fx *f)
     assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
     f->hub = pw_hub_new(8192, latest);
     assert_non_null(f->hub);
+    f->follow = (struct pw_follow){.store = f->st,
+                                   .hub = f->hub,
+                                   .dir = f->d,
+                                   .routing = &f->r,
+                                   .rollout_percent = &f->rollout_percent};
+    store_set_sink(f->st, pw_follow_committed, &f->follow);
     f->p = (struct pw_presence){
-        .store = f->st, .dir = f->d, .hub = f->hub, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
+        .store = f->st, .dir = f->d, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
     f->r = (struct pw_routing){.store = f->st,
                                .dir = f->d,
-                               .hub = f->hub,
                                .presence = &f->p,
                                .clock = &f->clock,
                                .priority_window_ms = WINDOW_MS,
@@ -142,6 +150,8 @@ static void build(struct fx *f)
 
 static void unbuild(struct fx *f)
 {
+    store_set_sink(f->st, NULL, NULL);
+    pw_follow_free(&f->follow);
     pw_hub_free(f->hub);
     pw_directory_free(f->d);
     f->hub = NULL;
@@ -1622,11 +1632,11 @@ static void test_init_repairs_presence(void **state)
     struct store_event ev = {.type = "presence", .channel = "presence:ma",
                              .payload = "{\"id\":\"ma\",\"presence\":\"online\"}",
                              .created_at = T0};
-    assert_int_equal(store_presence_save(f->st, "ma", PW_ONLINE, T0, &ev), PW_OK);
+    assert_int_equal(store_presence_save(f->st, "ma", PW_ONLINE, T0, 0, &ev), PW_OK);
     /* and mb is busy with no session at all (its end committed, the crash came before) */
     ev.channel = "presence:mb";
     ev.payload = "{\"id\":\"mb\",\"presence\":\"busy\"}";
-    assert_int_equal(store_presence_save(f->st, "mb", PW_BUSY, T0, &ev), PW_OK);
+    assert_int_equal(store_presence_save(f->st, "mb", PW_BUSY, T0, 0, &ev), PW_OK);
     restart(f);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
     assert_int_equal(mech(f, "mb")->m.presence, PW_BUSY);

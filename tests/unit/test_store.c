@@ -461,7 +461,7 @@ static void test_presence_save_is_atomic(void **state)
                              .channel = "presence:ghost",
                              .payload = "{\"id\":\"ghost\"}",
                              .created_at = NOW};
-    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, &ev), PW_OK);
+    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, 0, &ev), PW_OK);
     assert_int_equal(count_events(f), 0);
     int64_t latest = -1;
     assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
@@ -471,7 +471,7 @@ static void test_presence_save_is_atomic(void **state)
      * changed either */
     struct store_event broken = {
         .type = "presence", .channel = "presence:m1", .payload = NULL, .created_at = NOW};
-    assert_int_not_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, &broken), PW_OK);
+    assert_int_not_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, 0, &broken), PW_OK);
     struct mechs got = {0};
     assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
     assert_int_equal(got.m[0].presence, PW_OFFLINE);
@@ -480,7 +480,7 @@ static void test_presence_save_is_atomic(void **state)
 
     /* the same inside a caller's transaction, which then commits */
     assert_int_equal(store_tx_begin(f->st), PW_OK);
-    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, &ev), PW_OK);
+    assert_int_not_equal(store_presence_save(f->st, "ghost", PW_ONLINE, NOW, 0, &ev), PW_OK);
     assert_int_equal(store_tx_commit(f->st), PW_OK);
     assert_int_equal(count_events(f), 0);
 
@@ -489,7 +489,7 @@ static void test_presence_save_is_atomic(void **state)
                              .channel = "presence:m1",
                              .payload = "{\"id\":\"m1\"}",
                              .created_at = NOW};
-    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW + 7, &ok), PW_OK);
+    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW + 7, 0, &ok), PW_OK);
     assert_true(ok.seq > 0);
     memset(&got, 0, sizeof got);
     assert_int_equal(store_mechanics_each(f->st, collect_mechanic, &got), PW_OK);
@@ -527,7 +527,7 @@ static void test_event_sequence(void **state)
                                  .channel = "presence:m1",
                                  .payload = payload,
                                  .created_at = NOW + i};
-        assert_int_equal(store_presence_save(f->st, "m1", states[i], NOW + i, &ev), PW_OK);
+        assert_int_equal(store_presence_save(f->st, "m1", states[i], NOW + i, 0, &ev), PW_OK);
         assert_true(ev.seq > prev);
         prev = ev.seq;
     }
@@ -610,7 +610,7 @@ static void test_nested_transactions(void **state)
     assert_int_equal(store_tx_begin(f->st), PW_OK);
     struct store_event ev = {
         .type = "presence", .channel = "presence:m1", .payload = "{}", .created_at = NOW};
-    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, &ev), PW_OK);
+    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, 0, &ev), PW_OK);
     store_tx_rollback(f->st);
     assert_int_equal(count_events(f), 0);
     struct mechs m = {0};
