@@ -723,6 +723,132 @@ static void test_two_connections_see_one_winner(void **state)
     store_close(other);
 }
 
+/* ---- events: written at the commit, handed to the sink after it, in order ---- */
+
+static struct store_event ev_of(const char *payload)
+{
+    return (struct store_event){
+        .type = "routing", .channel = "session:s1", .payload = payload, .created_at = NOW};
+}
+
+static void test_events_reach_the_sink_after_commit(void **state)
+{
+    struct fx *f = *state;
+    struct evs got = {0};
+    store_set_sink(f->st, collect_event, &got);
+
+    /* outside a transaction: committed at once, seq given, sink told */
+    struct store_event a = ev_of("{\"n\":1}");
+    assert_int_equal(store_event_append(f->st, &a), PW_OK);
+    assert_true(a.seq > 0);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.seq[0], a.seq);
+
+    /* inside one: nothing is told (or visible) before the commit; then all, in order */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    struct store_event b = ev_of("{\"n\":2}"), c = ev_of("{\"n\":3}");
+    assert_int_equal(store_event_append(f->st, &b), PW_OK);
+    assert_int_equal(b.seq, 0);
+    /* a savepoint rolled back takes its own events with it */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    struct store_event dropped = ev_of("{\"n\":\"dropped\"}");
+    assert_int_equal(store_event_append(f->st, &dropped), PW_OK);
+    store_tx_rollback(f->st);
+    /* a savepoint released keeps them for the outer commit */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_event_append(f->st, &c), PW_OK);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(count_events(f), 1);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    assert_int_equal(got.n, 3);
+    assert_string_equal(got.payload[1], "{\"n\":2}");
+    assert_string_equal(got.payload[2], "{\"n\":3}");
+    assert_true(got.seq[1] > got.seq[0] && got.seq[2] > got.seq[1]);
+
+    /* a transaction rolled back: no rows, nobody told */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    struct store_event d = ev_of("{\"n\":4}");
+    assert_int_equal(store_event_append(f->st, &d), PW_OK);
+    store_tx_rollback(f->st);
+    assert_int_equal(got.n, 3);
+    assert_int_equal(count_events(f), 3);
+
+    /* an event missing a field is refused at once */
+    struct store_event bad = ev_of(NULL);
+    assert_int_equal(store_event_append(f->st, &bad), PW_EINVAL);
+
+    /* events_after: committed rows after a seq, oldest first, at most limit */
+    struct evs after = {0};
+    assert_int_equal(store_events_after(f->st, got.seq[0], 10, collect_event, &after), PW_OK);
+    assert_int_equal(after.n, 2);
+    assert_int_equal(after.seq[0], got.seq[1]);
+    assert_int_equal(after.seq[1], got.seq[2]);
+    memset(&after, 0, sizeof after);
+    assert_int_equal(store_events_after(f->st, 0, 1, collect_event, &after), PW_OK);
+    assert_int_equal(after.n, 1);
+    assert_int_equal(after.seq[0], got.seq[0]);
+    store_set_sink(f->st, NULL, NULL);
+}
+
+static void test_presence_timeout_is_conditional(void **state)
+{
+    struct fx *f = *state;
+    add_mechanic(f, "m1");
+    struct store_event ev = {.type = "presence", .channel = "presence:m1", .payload = "{}",
+                             .created_at = NOW};
+    assert_int_equal(store_presence_save(f->st, "m1", PW_ONLINE, NOW, 0, &ev), PW_OK);
+    /* a timeout for "not seen since NOW - 1": void, the stored sighting is newer */
+    assert_int_equal(store_presence_save(f->st, "m1", PW_OFFLINE, NOW, NOW - 1, &ev), PW_ETAKEN);
+    assert_int_equal(count_events(f), 1);
+    struct pw_mechanic m;
+    assert_int_equal(store_mechanic_get(f->st, "m1", &m), PW_OK);
+    assert_int_equal(m.presence, PW_ONLINE);
+    /* "not seen since NOW + 1": it holds */
+    assert_int_equal(store_presence_save(f->st, "m1", PW_OFFLINE, NOW, NOW + 1, &ev), PW_OK);
+    assert_int_equal(count_events(f), 2);
+    assert_int_equal(store_mechanic_get(f->st, "m1", &m), PW_OK);
+    assert_int_equal(m.presence, PW_OFFLINE);
+    /* and once offline, a second timeout (another node's) finds nothing to do */
+    assert_int_equal(store_presence_save(f->st, "m1", PW_OFFLINE, NOW, NOW + 1, &ev), PW_ETAKEN);
+    assert_int_equal(count_events(f), 2);
+    assert_int_equal(store_presence_save(f->st, "ghost", PW_OFFLINE, NOW, NOW + 1, &ev), PW_ENOTFOUND);
+    assert_int_equal(store_mechanic_get(f->st, "ghost", &m), PW_ENOTFOUND);
+}
+
+/* PostgreSQL: another connection's commit wakes the listener with its seq; SQLite has none. */
+static void test_listen_sees_other_commits(void **state)
+{
+    struct fx *f = *state;
+    unsigned gen = 0;
+    int fd = store_listen_fd(f->st, &gen);
+    if (!f->db.pg) {
+        assert_int_equal(fd, -1);
+        return;
+    }
+    assert_true(fd >= 0);
+    struct store *other = NULL;
+    char err[256] = "";
+    if (store_open(f->url, &other, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
+    struct store_event a = ev_of("{}");
+    assert_int_equal(store_event_append(other, &a), PW_OK);
+    int64_t newest = 0;
+    bool woke = false;
+    for (int i = 0; i < 200 && !woke; i++) { /* up to 2 s */
+        assert_int_equal(store_listen_poll(f->st, &newest, &woke), PW_OK);
+        if (!woke) usleep(10000);
+    }
+    assert_true(woke);
+    assert_int_equal(newest, a.seq);
+    /* nothing more until the next commit */
+    assert_int_equal(store_listen_poll(f->st, &newest, &woke), PW_OK);
+    assert_false(woke);
+    unsigned again = 0;
+    assert_int_equal(store_listen_fd(f->st, &again), fd);
+    assert_int_equal(again, gen);
+    store_close(other);
+}
+
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
@@ -736,6 +862,8 @@ int main(void)
         T(test_event_sequence),             T(test_rollback_leaves_nothing),
         T(test_nested_transactions),        T(test_failed_write_keeps_transaction),
         T(test_credits_and_free_session),   T(test_two_connections_see_one_winner),
+        T(test_events_reach_the_sink_after_commit), T(test_presence_timeout_is_conditional),
+        T(test_listen_sees_other_commits),
     };
 #undef T
     test_db_pg = false;
