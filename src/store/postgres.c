@@ -1153,8 +1153,9 @@ static pw_err pg_sessions_due(struct store *st, int64_t now, store_due_fn fn, vo
     p_int(&p, now);
     pw_err e;
     /* a window that ended after the whole lifetime did is not acted on: the expiry wins.
-     * (Several nodes: claiming each due row with FOR UPDATE SKIP LOCKED comes with the
-     * scale-out's timer issue; here every node would see the same rows.) */
+     * Every node sees the same due rows; what claims one is the conditional UPDATE that
+     * acts on it (a second node waits for the first's row lock, then finds the state moved
+     * on and does nothing): see docs/internals/cluster.md. */
     PGresult *r = run(PG(st),
                       "SELECT id, 0 FROM sessions WHERE state = 'priority' AND "
                       "priority_ends_at <= $1::bigint AND expires_at > $1::bigint "
