@@ -106,8 +106,8 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         snprintf(err, errlen, "could not resume routing");
         return e;
     }
-    app->login_by_email = pw_throttle_new(PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
-    app->login_by_addr = pw_throttle_new(PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
+    app->login_by_email = pw_throttle_new(app->store, PW_LOGIN_FAILS_PER_EMAIL, PW_LOGIN_WINDOW_MS);
+    app->login_by_addr = pw_throttle_new(app->store, PW_LOGIN_FAILS_PER_ADDR, PW_LOGIN_WINDOW_MS);
     app->workers = pw_workers_start(2);
     app->io_workers = pw_workers_start(2);
     app->dir_cache = api_directory_cache_new();
@@ -131,8 +131,7 @@ void pw_app_tick(struct pw_app *app)
     pw_presence_sweep(&app->presence);
     pw_routing_tick(&app->routing);
     pw_hub_push_idle(app->hub, app->keepalive, now, (int64_t)app->cfg.keepalive_s * 1000);
-    pw_throttle_prune(app->login_by_email, now);
-    pw_throttle_prune(app->login_by_addr, now);
+    pw_throttle_prune(app->login_by_email, now); /* one table, one window for both */
 }
 
 void pw_app_free(struct pw_app *app)

@@ -3,63 +3,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uthash.h>
+#include <sodium.h>
 
-struct bucket {
-    char *key;
-    int count; /* failures kept in ring (at most limit) */
-    int head;  /* index of the oldest */
-    UT_hash_handle hh;
-    int64_t ring[]; /* failure times, oldest at head */
-};
+#include "store/store.h"
 
 struct pw_throttle {
+    struct store *st;
     int limit;
     int64_t window_ms;
-    struct bucket *buckets;
 };
 
-struct pw_throttle *pw_throttle_new(int limit, int64_t window_ms)
+struct pw_throttle *pw_throttle_new(struct store *st, int limit, int64_t window_ms)
 {
     struct pw_throttle *t = calloc(1, sizeof *t);
     if (!t) return NULL;
+    t->st = st;
     t->limit = limit;
     t->window_ms = window_ms;
     return t;
 }
 
-static void drop(struct pw_throttle *t, struct bucket *b)
-{
-    HASH_DEL(t->buckets, b);
-    free(b->key);
-    free(b);
-}
-
 void pw_throttle_free(struct pw_throttle *t)
 {
-    if (!t) return;
-    struct bucket *b, *tmp;
-    HASH_ITER(hh, t->buckets, b, tmp) drop(t, b);
     free(t);
 }
 
-/* Forgets failures older than the window. */
-static void expire(struct pw_throttle *t, struct bucket *b, int64_t now)
+static void hashed(const char *key, char out[crypto_hash_sha256_BYTES * 2 + 1])
 {
-    while (b->count > 0 && b->ring[b->head] <= now - t->window_ms) {
-        b->head = (b->head + 1) % t->limit;
-        b->count--;
-    }
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)key, strlen(key));
+    sodium_bin2hex(out, crypto_hash_sha256_BYTES * 2 + 1, digest, sizeof digest);
 }
 
 bool pw_throttle_allowed(struct pw_throttle *t, const char *key, int64_t now, int *retry_after_s)
 {
-    struct bucket *b;
-    HASH_FIND_STR(t->buckets, key, b);
-    if (!b) return true;
-    expire(t, b, now);
-    if (b->count < t->limit) return true;
-    int64_t wait_ms = b->ring[b->head] + t->window_ms - now;
+    char h[crypto_hash_sha256_BYTES * 2 + 1];
+    hashed(key, h);
+    int64_t at;
+    /* blocked while `limit` failures are in the window: until the oldest of them leaves */
+    if (store_login_failure_nth_newest(t->st, h, now - t->window_ms, t->limit, &at) != PW_OK)
+        return true;
+    int64_t wait_ms = at + t->window_ms - now;
     *retry_after_s = (int)((wait_ms + 999) / 1000);
     if (*retry_after_s < 1) *retry_after_s = 1;
     return false;
@@ -67,45 +51,26 @@ bool pw_throttle_allowed(struct pw_throttle *t, const char *key, int64_t now, in
 
 void pw_throttle_fail(struct pw_throttle *t, const char *key, int64_t now)
 {
-    struct bucket *b;
-    HASH_FIND_STR(t->buckets, key, b);
-    if (!b) {
-        b = calloc(1, sizeof *b + (size_t)t->limit * sizeof(int64_t));
-        if (!b) return;
-        b->key = strdup(key);
-        if (!b->key) {
-            free(b);
-            return;
-        }
-        HASH_ADD_KEYPTR(hh, t->buckets, b->key, strlen(b->key), b);
-    }
-    expire(t, b, now);
-    if (b->count == t->limit) { /* full: the oldest makes room */
-        b->head = (b->head + 1) % t->limit;
-        b->count--;
-    }
-    b->ring[(b->head + b->count) % t->limit] = now;
-    b->count++;
+    char h[crypto_hash_sha256_BYTES * 2 + 1];
+    hashed(key, h);
+    store_login_failure_add(t->st, h, now);
 }
 
 void pw_throttle_clear(struct pw_throttle *t, const char *key)
 {
-    struct bucket *b;
-    HASH_FIND_STR(t->buckets, key, b);
-    if (b) drop(t, b);
+    char h[crypto_hash_sha256_BYTES * 2 + 1];
+    hashed(key, h);
+    store_login_failures_clear(t->st, h);
 }
 
 void pw_throttle_prune(struct pw_throttle *t, int64_t now)
 {
-    struct bucket *b, *tmp;
-    HASH_ITER(hh, t->buckets, b, tmp)
-    {
-        expire(t, b, now);
-        if (b->count == 0) drop(t, b);
-    }
+    store_login_failures_prune(t->st, now - t->window_ms);
 }
 
 unsigned pw_throttle_size(const struct pw_throttle *t)
 {
-    return HASH_COUNT(t->buckets);
+    int64_t n = 0;
+    store_login_failure_keys(t->st, &n);
+    return (unsigned)n;
 }

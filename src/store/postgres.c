@@ -1377,6 +1377,62 @@ static void on_notice(void *arg, const char *message)
     pw_log(PW_LOG_DEBUG, "postgres notice", json_pack("{s:s}", "message", message));
 }
 
+/* ---- failed logins ---- */
+
+static pw_err pg_login_failure_add(struct store *st, const char *key, int64_t at)
+{
+    struct params p = {0};
+    p_text(&p, key);
+    p_int(&p, at);
+    return pg_write(PG(st), "INSERT INTO login_failures (key, at) VALUES ($1, $2)", &p,
+                    "login_failure_add", NULL);
+}
+
+static pw_err pg_login_failure_nth_newest(struct store *st, const char *key, int64_t after, int n,
+                                          int64_t *at)
+{
+    struct params p = {0};
+    p_text(&p, key);
+    p_int(&p, after);
+    p_int(&p, n - 1);
+    PGresult *r;
+    pw_err e = query_row(PG(st),
+                         "SELECT at FROM login_failures WHERE key = $1 AND at > $2 "
+                         "ORDER BY at DESC LIMIT 1 OFFSET $3",
+                         &p, "login_failure_nth_newest", &r);
+    if (e) return e;
+    *at = col_i64(r, 0, 0);
+    PQclear(r);
+    return PW_OK;
+}
+
+static pw_err pg_login_failures_clear(struct store *st, const char *key)
+{
+    struct params p = {0};
+    p_text(&p, key);
+    return pg_write(PG(st), "DELETE FROM login_failures WHERE key = $1", &p,
+                    "login_failures_clear", NULL);
+}
+
+static pw_err pg_login_failures_prune(struct store *st, int64_t upto)
+{
+    struct params p = {0};
+    p_int(&p, upto);
+    return pg_write(PG(st), "DELETE FROM login_failures WHERE at <= $1", &p,
+                    "login_failures_prune", NULL);
+}
+
+static pw_err pg_login_failure_keys(struct store *st, int64_t *keys)
+{
+    PGresult *r;
+    pw_err e = query_row(PG(st), "SELECT count(DISTINCT key) FROM login_failures", NULL,
+                         "login_failure_keys", &r);
+    if (e) return e == PW_ENOTFOUND ? PW_ESTORE : e;
+    *keys = col_i64(r, 0, 0);
+    PQclear(r);
+    return PW_OK;
+}
+
 /* ---- notifications ---- */
 
 static PGconn *connect_url(const char *url)
@@ -1508,6 +1564,11 @@ static const struct store_ops postgres_ops = {
     .setting_set = pg_setting_set,
     .mechanic_set_status = pg_mechanic_set_status,
     .stripe_event_record = pg_stripe_event_record,
+    .login_failure_add = pg_login_failure_add,
+    .login_failure_nth_newest = pg_login_failure_nth_newest,
+    .login_failures_clear = pg_login_failures_clear,
+    .login_failures_prune = pg_login_failures_prune,
+    .login_failure_keys = pg_login_failure_keys,
 };
 
 /* ---- opening and migrations ---- */

@@ -143,6 +143,13 @@ static const char *const sqlite_migrations[] = {
     "  WHERE e.type = 'routing' AND e.channel = 'session:' || sessions.id"
     "  AND json_extract(e.payload, '$.step') = 'broadcast');"
     "CREATE INDEX sessions_created ON sessions(created_at);",
+
+    /* 4: failed logins, shared by every node (auth/throttle.c); keys are SHA-256 hex */
+    "CREATE TABLE login_failures ("
+    "  key text NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX login_failures_key ON login_failures(key, at);"
+    "CREATE INDEX login_failures_at ON login_failures(at);",
 };
 
 #endif

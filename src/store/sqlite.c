@@ -1144,6 +1144,62 @@ static pw_err sq_mechanic_set_status(struct store *st, const char *id,
     return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
 }
 
+/* ---- failed logins ---- */
+
+static pw_err sq_login_failure_add(struct store *st, const char *key, int64_t at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "INSERT INTO login_failures (key, at) VALUES (?, ?)");
+    if (!q) return PW_ESTORE;
+    text(q, 1, key);
+    sqlite3_bind_int64(q, 2, at);
+    return exec_stmt(s, q, "login_failure_add");
+}
+
+static pw_err sq_login_failure_nth_newest(struct store *st, const char *key, int64_t after, int n,
+                                          int64_t *at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT at FROM login_failures WHERE key = ? AND at > ? "
+                              "ORDER BY at DESC LIMIT 1 OFFSET ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, key);
+    sqlite3_bind_int64(q, 2, after);
+    sqlite3_bind_int(q, 3, n - 1);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) *at = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "login_failure_nth_newest");
+}
+
+static pw_err sq_login_failures_clear(struct store *st, const char *key)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "DELETE FROM login_failures WHERE key = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, key);
+    return exec_stmt(s, q, "login_failures_clear");
+}
+
+static pw_err sq_login_failures_prune(struct store *st, int64_t upto)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "DELETE FROM login_failures WHERE at <= ?");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, upto);
+    return exec_stmt(s, q, "login_failures_prune");
+}
+
+static pw_err sq_login_failure_keys(struct store *st, int64_t *keys)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT count(DISTINCT key) FROM login_failures");
+    if (!q || sqlite3_step(q) != SQLITE_ROW) return fail(s, "login_failure_keys");
+    *keys = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return PW_OK;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1198,6 +1254,11 @@ static const struct store_ops sqlite_ops = {
     .setting_set = sq_setting_set,
     .mechanic_set_status = sq_mechanic_set_status,
     .stripe_event_record = sq_stripe_event_record,
+    .login_failure_add = sq_login_failure_add,
+    .login_failure_nth_newest = sq_login_failure_nth_newest,
+    .login_failures_clear = sq_login_failures_clear,
+    .login_failures_prune = sq_login_failures_prune,
+    .login_failure_keys = sq_login_failure_keys,
 };
 
 static pw_err migrate(struct sq *s, char *err, size_t errlen)

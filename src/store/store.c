@@ -249,3 +249,10 @@ int store_listen_fd(struct store *st, unsigned *generation)
 {
     return st->ops->listen_fd(st, generation);
 }
+FORWARD(login_failure_add, (struct store * st, const char *key, int64_t at), (st, key, at))
+FORWARD(login_failure_nth_newest,
+        (struct store * st, const char *key, int64_t after, int n, int64_t *at),
+        (st, key, after, n, at))
+FORWARD(login_failures_clear, (struct store * st, const char *key), (st, key))
+FORWARD(login_failures_prune, (struct store * st, int64_t upto), (st, upto))
+FORWARD(login_failure_keys, (struct store * st, int64_t *keys), (st, keys))

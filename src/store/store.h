@@ -156,6 +156,14 @@ struct store_ops {
     pw_err (*setting_set)(struct store *st, const char *key, const char *value);
     pw_err (*mechanic_set_status)(struct store *st, const char *id,
                                   enum pw_mechanic_status status, bool can_accept_sessions);
+    /* failed logins (auth/throttle.c): nth_newest gives the time of the n-th newest failure
+     * of key after `after`, PW_ENOTFOUND when there are fewer */
+    pw_err (*login_failure_add)(struct store *st, const char *key, int64_t at);
+    pw_err (*login_failure_nth_newest)(struct store *st, const char *key, int64_t after, int n,
+                                       int64_t *at);
+    pw_err (*login_failures_clear)(struct store *st, const char *key);
+    pw_err (*login_failures_prune)(struct store *st, int64_t upto); /* at <= upto */
+    pw_err (*login_failure_keys)(struct store *st, int64_t *keys);
     /* PW_ECONFLICT when the event id was handled before */
     pw_err (*stripe_event_record)(struct store *st, const char *id, const char *type, int64_t at);
 };
@@ -253,6 +261,12 @@ pw_err store_setting_get(struct store *st, const char *key, char *out, size_t ou
 pw_err store_setting_set(struct store *st, const char *key, const char *value);
 pw_err store_mechanic_set_status(struct store *st, const char *id, enum pw_mechanic_status status,
                                  bool can_accept_sessions);
+pw_err store_login_failure_add(struct store *st, const char *key, int64_t at);
+pw_err store_login_failure_nth_newest(struct store *st, const char *key, int64_t after, int n,
+                                      int64_t *at);
+pw_err store_login_failures_clear(struct store *st, const char *key);
+pw_err store_login_failures_prune(struct store *st, int64_t upto);
+pw_err store_login_failure_keys(struct store *st, int64_t *keys);
 pw_err store_stripe_event_record(struct store *st, const char *id, const char *type, int64_t at);
 
 /* Backends */

@@ -2,9 +2,9 @@
 // node reaches streams on the others (1,000 changes, in order, delay measured); a client
 // that reconnects to another node with Last-Event-ID misses nothing; twenty mechanics spread
 // over the nodes accept one broadcast at once and exactly one wins; a suspension and a
-// rollout change made on one node hold on the others; a mechanic whose dashboard is open on
-// one node never times out on another; and a node killed with -9 in a priority window is
-// covered: another node broadcasts, once.
+// rollout change made on one node hold on the others; failed logins count on every node; a
+// mechanic whose dashboard is open on one node never times out on another; and a node
+// killed with -9 in a priority window is covered: another node broadcasts, once.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -207,6 +207,30 @@ describe('operators on one node, effects on all', () => {
     const adminC = await loggedIn(url(C), 'admin@demo.test');
     await eventually(async () => (await adminC.get('/api/admin/rollout')).json?.mechanic_selection_percent === 37, 3000, 50, 'C has 37%');
     await admin.request('PUT', '/api/admin/rollout', { body: { mechanic_selection_percent: 100 } });
+  });
+});
+
+describe('logins across nodes', () => {
+  test('failed logins spread over the three nodes count together: the 11th gets 429 on any node', async () => {
+    const email = 'alex@demo.test';
+    for (let k = 0; k < 10; k++) {
+      const r = await fetch(`${url(k % 3)}/api/auth/login`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password: `wrong-${k}` }),
+      });
+      assert.equal(r.status, 401, `attempt ${k}`);
+    }
+    for (const i of [A, B, C]) {
+      const r = await fetch(`${url(i)}/api/auth/login`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password: 'pitwall-demo' }),
+      });
+      assert.equal(r.status, 429, `node ${i}`);
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
+    }
+    // the addresses and emails are not stored as such
+    assert.equal(psql(dbUrl, `SELECT count(*) FROM login_failures WHERE key LIKE '%@%' OR key LIKE '%127.0.0.1%'`), '0');
+    psql(dbUrl, 'DELETE FROM login_failures'); // later tests log alex in
   });
 });
 

@@ -10,6 +10,9 @@
 
 #include "auth/auth.h"
 #include "auth/throttle.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "test_db.h"
 
 /* ---- passwords (Argon2id is slow: two hashes in all) ---- */
 
@@ -193,12 +196,39 @@ static void test_origin_allowed(void **state)
     assert_false(pw_origin_allowed("http://localhost:8080", pub, ""));
 }
 
-/* ---- throttle ---- */
+/* ---- throttle: in the database, on each backend ---- */
+
+struct tfx {
+    struct test_db db;
+    struct store *st;
+};
+
+static int throttle_setup(void **state)
+{
+    struct tfx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_true(test_db_create(&f->db, "pw_throttle"));
+    char err[256] = "";
+    if (store_open(f->db.url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int throttle_teardown(void **state)
+{
+    struct tfx *f = *state;
+    store_close(f->st);
+    test_db_destroy(&f->db);
+    free(f);
+    return 0;
+}
+
+
 
 static void test_throttle_blocks_after_limit(void **state)
 {
-    (void)state;
-    struct pw_throttle *t = pw_throttle_new(3, 60000);
+    struct tfx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->st, 3, 60000);
     int retry = -1;
     assert_true(pw_throttle_allowed(t, "a@x", 0, &retry));
     pw_throttle_fail(t, "a@x", 0);
@@ -217,8 +247,8 @@ static void test_throttle_blocks_after_limit(void **state)
 
 static void test_throttle_window_slides(void **state)
 {
-    (void)state;
-    struct pw_throttle *t = pw_throttle_new(3, 60000);
+    struct tfx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->st, 3, 60000);
     int retry = -1;
     pw_throttle_fail(t, "k", 0);
     pw_throttle_fail(t, "k", 10000);
@@ -242,8 +272,8 @@ static void test_throttle_window_slides(void **state)
 
 static void test_throttle_clear_and_prune(void **state)
 {
-    (void)state;
-    struct pw_throttle *t = pw_throttle_new(2, 60000);
+    struct tfx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->st, 2, 60000);
     int retry;
     pw_throttle_fail(t, "a", 0);
     pw_throttle_fail(t, "a", 1);
@@ -275,8 +305,8 @@ static void test_throttle_clear_and_prune(void **state)
 
 static void test_throttle_limit_one_and_many_keys(void **state)
 {
-    (void)state;
-    struct pw_throttle *t = pw_throttle_new(1, 1000);
+    struct tfx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->st, 1, 1000);
     int retry;
     pw_throttle_fail(t, "k", 0);
     assert_false(pw_throttle_allowed(t, "k", 0, &retry));
@@ -293,6 +323,31 @@ static void test_throttle_limit_one_and_many_keys(void **state)
     pw_throttle_free(t);
 }
 
+/* Two nodes on one database count the same failures. */
+static void test_throttle_shared_by_two_handles(void **state)
+{
+    struct tfx *f = *state;
+    struct store *other = NULL;
+    char err[256] = "";
+    if (store_open(f->db.url, &other, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
+    struct pw_throttle *a = pw_throttle_new(f->st, 4, 60000);
+    struct pw_throttle *b = pw_throttle_new(other, 4, 60000);
+    int retry = -1;
+    pw_throttle_fail(a, "e:x@y", 0);
+    pw_throttle_fail(b, "e:x@y", 1);
+    pw_throttle_fail(a, "e:x@y", 2);
+    assert_true(pw_throttle_allowed(b, "e:x@y", 3, &retry));
+    pw_throttle_fail(b, "e:x@y", 3);
+    assert_false(pw_throttle_allowed(a, "e:x@y", 4, &retry));
+    assert_false(pw_throttle_allowed(b, "e:x@y", 4, &retry));
+    assert_int_equal(retry, 60);
+    pw_throttle_clear(a, "e:x@y"); /* a login on node A clears it for B too */
+    assert_true(pw_throttle_allowed(b, "e:x@y", 5, &retry));
+    pw_throttle_free(a);
+    pw_throttle_free(b);
+    store_close(other);
+}
+
 int main(void)
 {
     assert_true(pw_auth_init());
@@ -303,10 +358,23 @@ int main(void)
         cmocka_unit_test(test_token_equal),
         cmocka_unit_test(test_cookie_get),
         cmocka_unit_test(test_origin_allowed),
-        cmocka_unit_test(test_throttle_blocks_after_limit),
-        cmocka_unit_test(test_throttle_window_slides),
-        cmocka_unit_test(test_throttle_clear_and_prune),
-        cmocka_unit_test(test_throttle_limit_one_and_many_keys),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+#define T(name) cmocka_unit_test_setup_teardown(name, throttle_setup, throttle_teardown)
+    const struct CMUnitTest throttle[] = {
+        T(test_throttle_blocks_after_limit),
+        T(test_throttle_window_slides),
+        T(test_throttle_clear_and_prune),
+        T(test_throttle_limit_one_and_many_keys),
+        T(test_throttle_shared_by_two_handles),
+    };
+#undef T
+    pw_log_set_level(PW_LOG_OFF);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    test_db_pg = false;
+    failed += cmocka_run_group_tests_name("throttle (sqlite)", throttle, NULL, NULL);
+    if (test_db_pg_url()) {
+        test_db_pg = true;
+        failed += cmocka_run_group_tests_name("throttle (postgres)", throttle, NULL, NULL);
+    }
+    return failed;
 }
