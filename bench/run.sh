@@ -12,7 +12,8 @@
 # loopback ports, stops them by PID at the end. Traffic goes to 127.0.0.1 only.
 # Knobs (environment): BENCH_REPEAT (3), BENCH_DURATION (10, seconds per wrk run),
 # BENCH_SUBS (10000), BENCH_BIG (19000), BENCH_HOLD (10, seconds the 19k subscribers are held
-# after the event), PITWALL_BIN (build/pitwall), BENCH_NGINX_WORKERS (1).
+# after the event), PITWALL_BIN (build/pitwall), BENCH_NGINX_WORKERS (1), BENCH_DB (sqlite, or
+# postgres: a private PostgreSQL from scripts/pg.sh, a fresh database for each pitwall start).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,9 +59,11 @@ stop_pid() { # stop one process we started: TERM, then KILL after 10 s
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+PG_DIR=""
 cleanup() {
   stop_pid "$PW_PID"
   stop_pid "$NG_PID" # nginx master: TERM = fast shutdown, it stops its worker
+  [[ -n $PG_DIR ]] && scripts/pg.sh stop "$PG_DIR"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -94,10 +97,20 @@ log "versions: $("$PITWALL_BIN" --version 2>&1 | head -1); $(nginx -v 2>&1); $(d
 # ---- pitwall: 10,000 generated mechanics. --max-connections 19500: the default (19000)
 # would leave no room for the trigger request next to 19,000 subscribers. --presence-timeout
 # 3600: John must not time out (an extra event) between the repeated runs.
-PW_CMD=("$PITWALL_BIN" serve --demo --demo-mechanics 10000 --log-level warn --db "sqlite:$TMP/pitwall.db"
+DB_URL="sqlite:$TMP/pitwall.db"
+if [[ ${BENCH_DB:-sqlite} == postgres ]]; then
+  PG_DIR=$(PITWALL_PG_DURABLE=1 scripts/pg.sh start | tail -1)
+  PG_ADMIN=$(scripts/pg.sh url "$PG_DIR")
+  DB_URL=${PG_ADMIN%/*}/bench
+  log "postgres: $PG_ADMIN ($(psql -X -At "$PG_ADMIN" -c 'SHOW server_version'))"
+fi
+PW_CMD=("$PITWALL_BIN" serve --demo --demo-mechanics 10000 --log-level warn --db "$DB_URL"
         --listen "127.0.0.1:$PW_PORT" --max-connections 19500 --presence-timeout 3600)
 start_pitwall() {
   rm -f "$TMP"/pitwall.db*
+  if [[ -n ${PG_DIR:-} ]]; then
+    psql -X -q -At "$PG_ADMIN" -c 'DROP DATABASE IF EXISTS bench WITH (FORCE)' -c 'CREATE DATABASE bench'
+  fi
   log "pitwall: ${PW_CMD[*]}"
   "${PW_CMD[@]}" >>"$OUT/pitwall.log" 2>&1 &
   PW_PID=$!

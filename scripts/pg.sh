@@ -5,6 +5,7 @@
 #   scripts/pg.sh url [DIR]    prints its URL, postgres://pitwall@127.0.0.1:PORT/pitwall
 #   scripts/pg.sh stop [DIR]   stops exactly that instance (by its PID) and removes DIR
 # DIR defaults to $PITWALL_PG_DIR. Installs Debian's postgresql if initdb is missing.
+# PITWALL_PG_DURABLE=1: fsync and synchronous commits on (benchmarks); off by default (tests).
 # As root, the server runs as `nobody` (initdb and postgres refuse root).
 set -euo pipefail
 
@@ -55,9 +56,11 @@ start() {
   for tries in 1 2 3 4 5; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     # setsid: its own process group, so a Ctrl-C of the caller does not skip `stop`
-    setsid "${as[@]}" "$bin/postgres" -D "$dir/data" -k "$dir/data" -h 127.0.0.1 -p "$port" -F \
-      -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-      >"$dir/postgres.log" 2>&1 </dev/null &
+    # tests trade durability for speed; PITWALL_PG_DURABLE=1 (benchmarks) keeps the defaults
+    local speed=(-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+    [[ ${PITWALL_PG_DURABLE:-0} == 1 ]] && speed=()
+    setsid "${as[@]}" "$bin/postgres" -D "$dir/data" -k "$dir/data" -h 127.0.0.1 -p "$port" \
+      "${speed[@]}" -c max_connections=300 >"$dir/postgres.log" 2>&1 </dev/null &
     local launcher=$! i
     for i in $(seq 100); do
       if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U pitwall -d postgres; then

@@ -245,10 +245,12 @@ describe('routing across nodes', () => {
     for (let k = 0; k < 20; k++) {
       const node = k % 3;
       const c = await workingMechanic(node);
-      mechs.push({ c, node, id: c.me.mechanic_id });
+      // the dashboard at once: it keeps them online (the timeout here is only 4 s)
+      mechs.push({ c, node, id: c.me.mechanic_id, stream: await mechanicStream(url(node), c) });
     }
     assert.ok(new Set(mechs.map((m) => m.node)).size === 3, 'spread over the three nodes');
-    for (const m of mechs) m.stream = await mechanicStream(url(m.node), m.c);
+    // node A, where the customer books, has seen them all come online (milliseconds)
+    for (const m of mechs) await eventually(async () => (await presenceOf(url(A), m.id)) === 'online', 3000, 20, `${m.id} online on A`);
     try {
       const s = await bookOk(alex, honda.id);
       const ss = await sessionStream(url(C), alex, s.id, { 'Last-Event-ID': '0' });
