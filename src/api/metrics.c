@@ -127,6 +127,15 @@ void api_metrics(struct http_request *r)
     put(&b, "pitwall_subscribers_dropped_total %llu\n", (unsigned long long)dropped);
     family(&b, "event_sequence", "gauge", "The latest event sequence number.");
     put(&b, "pitwall_event_sequence %lld\n", (long long)pw_hub_latest_seq(app->hub));
+    family(&b, "followed_events_total", "counter",
+           "Events committed by other processes (other nodes, the command line), applied here.");
+    put(&b, "pitwall_followed_events_total %llu\n", (unsigned long long)app->follow.applied);
+    family(&b, "db_notifications_total", "counter",
+           "Wake-ups by PostgreSQL notifications (other nodes' commits).");
+    put(&b, "pitwall_db_notifications_total %llu\n", (unsigned long long)app->follow.notifications);
+    family(&b, "db_listener_reconnects_total", "counter",
+           "New listening connections to PostgreSQL after one was lost (each followed by a catch-up).");
+    put(&b, "pitwall_db_listener_reconnects_total %llu\n", (unsigned long long)app->follow.reconnects);
 
     struct presence_counts pc = {0};
     pw_directory_each(app->dir, count_presence, &pc);

@@ -106,13 +106,15 @@ struct page {
     struct pw_follow *f;
     int64_t upto; /* 0 = no bound */
     int rows;
+    bool beyond;  /* a row past upto was seen: everything up to it has been read */
 };
 
 static void on_row(void *ctx, const struct store_event *ev)
 {
     struct page *pg = ctx;
     pg->rows++;
-    if ((pg->upto && ev->seq > pg->upto) || ev->seq <= pw_hub_latest_seq(pg->f->hub)) return;
+    if (pg->upto && ev->seq > pg->upto) pg->beyond = true;
+    if (pg->beyond || ev->seq <= pw_hub_latest_seq(pg->f->hub)) return;
     apply(pg->f, ev);
     publish(pg->f, ev);
     pg->f->applied++;
@@ -122,11 +124,10 @@ static void on_row(void *ctx, const struct store_event *ev)
 static pw_err catch_up(struct pw_follow *f, int64_t upto)
 {
     for (;;) {
-        struct page pg = {f, upto, 0};
-        int64_t from = pw_hub_latest_seq(f->hub);
-        pw_err e = store_events_after(f->store, from, PAGE, on_row, &pg);
+        struct page pg = {f, upto, 0, false};
+        pw_err e = store_events_after(f->store, pw_hub_latest_seq(f->hub), PAGE, on_row, &pg);
         if (e) return e;
-        if (pg.rows < PAGE || (upto && pw_hub_latest_seq(f->hub) >= upto)) return PW_OK;
+        if (pg.rows < PAGE || pg.beyond) return PW_OK;
     }
 }
 
@@ -161,13 +162,12 @@ static void poll_listener(struct pw_follow *f)
 {
     int64_t newest = 0;
     bool woke = false;
-    unsigned gen_before = 0;
-    store_listen_fd(f->store, &gen_before);
-    if (store_listen_poll(f->store, &newest, &woke) != PW_OK) return;
-    unsigned gen_after = 0;
-    store_listen_fd(f->store, &gen_after);
-    if (gen_after != gen_before) f->reconnects++;
-    if (!woke) return;
+    pw_err e = store_listen_poll(f->store, &newest, &woke);
+    unsigned gen = 0;
+    store_listen_fd(f->store, &gen);
+    if (f->listen_gen && gen != f->listen_gen) f->reconnects++; /* each new one is numbered */
+    f->listen_gen = gen;
+    if (e || !woke) return;
     f->notifications++;
     /* our own commits notify us too: nothing to read when the hub already has them */
     if (newest && newest <= pw_hub_latest_seq(f->hub)) return;

@@ -38,6 +38,7 @@ struct pw_follow {
     uint64_t applied;       /* other processes' events applied and published */
     uint64_t notifications; /* wake-ups from PostgreSQL */
     uint64_t reconnects;    /* listener reconnections (each followed by a catch-up) */
+    unsigned listen_gen;    /* the listening connection's number when last polled */
 };
 
 /* The store's sink: one of this node's events has committed. */

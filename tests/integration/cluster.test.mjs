@@ -161,6 +161,9 @@ describe('presence across nodes', () => {
       await setPresence(john, 'offline');
       await s.waitFor(2 + sent.length, 3000);
       assert.equal(psql(dbUrl, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pitwall-b' AND datname = current_database() AND query LIKE 'LISTEN%'`), '1');
+      const metrics = await (await fetch(`${url(B)}/metrics`)).text();
+      assert.match(metrics, /^pitwall_db_listener_reconnects_total [1-9]/m);
+      assert.match(metrics, /^pitwall_followed_events_total [1-9]/m);
     } finally { s.close(); }
   });
 
