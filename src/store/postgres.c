@@ -652,7 +652,8 @@ static pw_err pg_accept_delays_each(struct store *st, int per_mechanic, store_de
  * are serialised, and a seq that is skipped (a failed commit) is skipped for good. The lock
  * is taken here, after all the transaction's other writes (store.c writes events just
  * before COMMIT), so it never waits while holding a row lock another writer needs.
- * Each event is announced with NOTIFY, delivered at the commit: "<seq> <type>". */
+ * Each event is announced with NOTIFY on "pitwall_events.<schema>", delivered at the
+ * commit: "<seq> <type>". */
 static pw_err pg_events_write(struct store *st, struct store_event *evs, size_t n)
 {
     struct pg *s = PG(st);
@@ -667,7 +668,8 @@ static pw_err pg_events_write(struct store *st, struct store_event *evs, size_t 
         e = write_ex(s, false,
                      "WITH e AS (INSERT INTO events (type, channel, payload, created_at) "
                      "VALUES ($1,$2,$3,$4) RETURNING seq) "
-                     "SELECT seq FROM e, pg_notify('" EVENTS_CHANNEL "', seq || ' ' || $1)",
+                     "SELECT seq FROM e, pg_notify('" EVENTS_CHANNEL ".' || current_schema(), "
+                     "seq || ' ' || $1)",
                      &p, "events_write", NULL, &evs[i].seq);
     }
     return e;
@@ -1457,10 +1459,21 @@ static bool listen_start(struct pg *s)
     if (s->listen) return true;
     if (pw_monotonic_us() / 1000 < s->listen_retry_at) return false;
     s->listen = connect_url(s->url);
-    PGresult *r = NULL;
+    /* one channel per schema: databases shared by several deployments (or by tests, each
+     * in its own schema) do not wake each other */
+    PGresult *r = NULL, *name = NULL;
+    char *ident = NULL, sql[256];
     bool ok = s->listen && PQstatus(s->listen) == CONNECTION_OK &&
-              PQresultStatus(r = PQexec(s->listen, "LISTEN " EVENTS_CHANNEL)) == PGRES_COMMAND_OK &&
+              PQresultStatus(name = PQexec(s->listen, "SELECT '" EVENTS_CHANNEL ".' || "
+                                                      "current_schema()")) == PGRES_TUPLES_OK &&
+              PQntuples(name) == 1 &&
+              (ident = PQescapeIdentifier(s->listen, PQgetvalue(name, 0, 0),
+                                          strlen(PQgetvalue(name, 0, 0)))) != NULL &&
+              snprintf(sql, sizeof sql, "LISTEN %s", ident) < (int)sizeof sql &&
+              PQresultStatus(r = PQexec(s->listen, sql)) == PGRES_COMMAND_OK &&
               PQsetnonblocking(s->listen, 1) == 0;
+    PQfreemem(ident);
+    PQclear(name);
     PQclear(r);
     if (!ok) {
         pw_log(PW_LOG_WARN, "postgres listener cannot connect",
