@@ -1439,10 +1439,12 @@ static pw_err pg_login_failure_keys(struct store *st, int64_t *keys)
 
 static PGconn *connect_url(const char *url)
 {
-    /* the URL is expanded by libpq; the encoding is a connection option so that it holds
-     * after a reconnection too */
-    const char *const keys[] = {"dbname", "client_encoding", "fallback_application_name", NULL};
-    const char *const values[] = {url, "UTF8", "pitwall", NULL};
+    /* the URL is expanded by libpq in place of dbname: it may override connect_timeout (a
+     * connection attempt blocks the event loop, so not forever by default) but not the
+     * encoding, a connection option so that it holds after a reconnection too */
+    const char *const keys[] = {"connect_timeout", "dbname", "client_encoding",
+                                "fallback_application_name", NULL};
+    const char *const values[] = {"5", url, "UTF8", "pitwall", NULL};
     return PQconnectdbParams(keys, values, 1);
 }
 
