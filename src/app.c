@@ -37,6 +37,12 @@ static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
         return PW_EINTERNAL;
     }
     e = pw_demo_load(app->store, hash, app->cfg.demo_mechanics, pw_clock_now(&app->clock));
+    /* several nodes started with --demo on one empty PostgreSQL: one loads, the others'
+     * inserts conflict with it (and are rolled back) */
+    if ((e == PW_ECONFLICT || e == PW_EEMAILTAKEN) && store_is_empty(app->store, &empty) == PW_OK && !empty) {
+        pw_log(PW_LOG_INFO, "demo data loaded by another node", NULL);
+        return PW_OK;
+    }
     if (e) {
         snprintf(err, errlen, "could not load the demo data (%s)", pw_err_code(e));
         return e;

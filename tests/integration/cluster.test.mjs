@@ -45,11 +45,14 @@ before(async () => {
   dbName = `cluster_${process.pid}_${Date.now()}`;
   psql(adminUrl, `CREATE DATABASE ${dbName}`);
   dbUrl = withDatabase(adminUrl, dbName);
-  // the first node loads the demo data into the empty database; the others find it there
-  nodes.push(await startServer({ args: [...nodeArgs(), '--demo-mechanics', '40'] }));
-  // each node names its connections, so a test can cut exactly one node's off
-  nodes.push(await startServer({ demo: false, args: nodeArgs(), env: { PGAPPNAME: 'pitwall-b' } }));
-  nodes.push(await startServer({ demo: false, args: nodeArgs(), env: { PGAPPNAME: 'pitwall-c' } }));
+  // all three start at once with --demo on the empty database: the migrations run once, one
+  // node loads the demo data and the others find it there. Each node names its connections,
+  // so a test can cut exactly one node's off.
+  const args = [...nodeArgs(), '--demo-mechanics', '40'];
+  nodes.push(...await Promise.all(['pitwall-a', 'pitwall-b', 'pitwall-c'].map(
+    (name) => startServer({ args, env: { PGAPPNAME: name } }))));
+  assert.equal(psql(dbUrl, "SELECT count(*) FROM users WHERE email = 'john.smith@demo.test'"), '1');
+  assert.equal(psql(dbUrl, "SELECT count(*) FROM mechanics m JOIN users u ON u.id = m.user_id WHERE u.email LIKE '%@gen.demo.test'"), '40');
 });
 
 after(async () => {
