@@ -31,7 +31,8 @@
 # Knobs (environment): CLUSTER_NODES (6), CLUSTER_SUBS (100000), CLUSTER_CLIENT_PROCS (NODES),
 # CLUSTER_DEMO_MECHANICS (1000), CLUSTER_CONNECT_TIMEOUT (300 s, all subscribers held by then),
 # CLUSTER_EVENT_TIMEOUT (30 s after the change), CLUSTER_INFLIGHT (256 handshakes per client
-# process), CLUSTER_FLIP_CONNS_PER_NODE (4), CLUSTER_FLIP_SECONDS (10), CLUSTER_SYSCTL (1),
+# process), CLUSTER_FLIP_CONNS_PER_NODE (4), CLUSTER_FLIP_SECONDS (10), CLUSTER_PG_DURABLE (1:
+# fsync and synchronous commits on), CLUSTER_SYSCTL (1),
 # PITWALL_BIN (build/pitwall). Small: CLUSTER_SUBS=1200 bench/cluster.sh
 set -euo pipefail
 
@@ -187,7 +188,8 @@ log "kernel: $(for k in net.ipv4.ip_local_port_range net.core.somaxconn net.ipv4
 log "plan: $NODES nodes, $SUBS subscribers (at most $NODE_SHARE_MAX a node, --max-connections $NODE_MAX_CONN), $PROCS client processes"
 
 # ---------------------------------------------------------------- the cluster
-PG_DIR=$(scripts/pg.sh start) || die "PostgreSQL did not start"
+# durable (fsync, synchronous commits) like a production server, unless CLUSTER_PG_DURABLE=0
+PG_DIR=$(PITWALL_PG_DURABLE=${CLUSTER_PG_DURABLE:-1} scripts/pg.sh start) || die "PostgreSQL did not start"
 DB_URL=$(scripts/pg.sh url "$PG_DIR")
 log "postgres: $DB_URL ($PG_DIR)"
 
