@@ -32,7 +32,8 @@
 # CLUSTER_DEMO_MECHANICS (1000), CLUSTER_CONNECT_TIMEOUT (300 s, all subscribers held by then),
 # CLUSTER_EVENT_TIMEOUT (30 s after the change), CLUSTER_INFLIGHT (256 handshakes per client
 # process), CLUSTER_FLIP_CONNS_PER_NODE (4), CLUSTER_FLIP_SECONDS (10), CLUSTER_PG_DURABLE (1:
-# fsync and synchronous commits on), CLUSTER_SYSCTL (1),
+# fsync and synchronous commits on), CLUSTER_DB (postgres; sqlite with CLUSTER_NODES=1 for the
+# one-node reference), CLUSTER_SYSCTL (1),
 # PITWALL_BIN (build/pitwall). Small: CLUSTER_SUBS=1200 bench/cluster.sh
 set -euo pipefail
 
@@ -188,10 +189,17 @@ log "kernel: $(for k in net.ipv4.ip_local_port_range net.core.somaxconn net.ipv4
 log "plan: $NODES nodes, $SUBS subscribers (at most $NODE_SHARE_MAX a node, --max-connections $NODE_MAX_CONN), $PROCS client processes"
 
 # ---------------------------------------------------------------- the cluster
-# durable (fsync, synchronous commits) like a production server, unless CLUSTER_PG_DURABLE=0
-PG_DIR=$(PITWALL_PG_DURABLE=${CLUSTER_PG_DURABLE:-1} scripts/pg.sh start) || die "PostgreSQL did not start"
-DB_URL=$(scripts/pg.sh url "$PG_DIR")
-log "postgres: $DB_URL ($PG_DIR)"
+if [[ ${CLUSTER_DB:-postgres} == sqlite ]]; then
+  # the one-node reference: the same measurements on SQLite
+  [[ $NODES == 1 ]] || die "CLUSTER_DB=sqlite needs CLUSTER_NODES=1"
+  DB_URL="sqlite:$TMP/pitwall.db"
+  log "sqlite: $DB_URL"
+else
+  # durable (fsync, synchronous commits) like a production server, unless CLUSTER_PG_DURABLE=0
+  PG_DIR=$(PITWALL_PG_DURABLE=${CLUSTER_PG_DURABLE:-1} scripts/pg.sh start) || die "PostgreSQL did not start"
+  DB_URL=$(scripts/pg.sh url "$PG_DIR")
+  log "postgres: $DB_URL ($PG_DIR)"
+fi
 
 start_node() { # index (1-based) extra-args...
   local i=$1 port
