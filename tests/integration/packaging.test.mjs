@@ -32,3 +32,12 @@ test('the build leaves pitwall.1 and pitwall.service beside the binary', () => {
   assert.match(unit, /^KillSignal=SIGTERM$/m);
   assert.match(unit, /^LimitNOFILE=\d+$/m);
 });
+
+test('the build leaves pitwall@.service: one node per port, on PostgreSQL only', () => {
+  const unit = readFileSync(join(dirname(BIN), 'pitwall@.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/\S+\/pitwall serve$/m);
+  assert.match(unit, /^Environment=PITWALL_LISTEN=127\.0\.0\.1:%i$/m);
+  assert.match(unit, /^ExecStartPre=.*postgres:\/\//m);
+  assert.match(unit, /^KillSignal=SIGTERM$/m);
+  assert.match(unit, /^LimitNOFILE=\d+$/m);
+});
