@@ -14,8 +14,8 @@
 #   (e) the same with a drain (SIGTERM), as for an upgrade
 #   (g) nginx reload: streams on the old workers end after worker_shutdown_timeout (30 s)
 #       and resume with Last-Event-ID
-#   (f) login throttling: nginx limits one client; many clients still lock everyone out
-#       of pitwall's per-address limit (a FINDING line; TRY_THROTTLE=0 skips it)
+#   (f) login throttling: nginx limits one client; many clients failing do not lock anyone
+#       else out (pitwall reads the client from X-Forwarded-For; TRY_THROTTLE=0 skips it)
 # Prints PASS / FAIL / NOTE / FINDING lines; exits 0 when nothing failed.
 #
 # Usage: scripts/try-deploy.sh [BUILD_DIR]     (default build-deploy; built if missing)
@@ -115,7 +115,7 @@ start_node() {
   local name=$1 port=$2 db=$3
   shift 3
   PGAPPNAME=pitwall-$name "$BUILD/pitwall" serve --listen "127.0.0.1:$port" --db "$db" --public-url "$PUBLIC_URL" \
-    --web-root web --log-level info "$@" >>"$TMP/$name.log" 2>&1 </dev/null &
+    --trusted-proxies 127.0.0.1 --web-root web --log-level info "$@" >>"$TMP/$name.log" 2>&1 </dev/null &
   echo $! >>"$PIDS"
   echo $!
 }

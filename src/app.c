@@ -36,7 +36,14 @@ static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
         snprintf(err, errlen, "could not hash the demo password");
         return PW_EINTERNAL;
     }
-    e = pw_demo_load(app->store, hash, app->cfg.demo_mechanics, pw_clock_now(&app->clock));
+    /* with the event that makes nodes already running on this database list them */
+    int64_t now = pw_clock_now(&app->clock);
+    if (!(e = store_tx_begin(app->store))) {
+        e = pw_demo_load(app->store, hash, app->cfg.demo_mechanics, now);
+        if (!e) e = pw_follow_mechanic_changed(app->store, NULL, now);
+        if (!e) e = store_tx_commit(app->store);
+        else store_tx_rollback(app->store);
+    }
     /* several nodes started with --demo on one empty PostgreSQL: one loads, the others'
      * inserts conflict with it (and are rolled back) */
     if ((e == PW_ECONFLICT || e == PW_EEMAILTAKEN) && store_is_empty(app->store, &empty) == PW_OK && !empty) {

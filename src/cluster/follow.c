@@ -54,10 +54,21 @@ static void apply_presence(struct pw_follow *f, json_t *p)
     }
 }
 
+static void merge_one(void *ctx, const struct pw_mechanic *m)
+{
+    struct pw_follow *f = ctx;
+    enum pw_mechanic_status was;
+    pw_directory_merge(f->dir, m, &was);
+}
+
 static void apply_mechanic(struct pw_follow *f, json_t *p)
 {
     const char *id = json_string_value(json_object_get(p, "id"));
-    if (!id) return;
+    if (!id) { /* many at once (the demo data): every row */
+        store_mechanics_each(f->store, merge_one, f);
+        pw_directory_touch(f->dir);
+        return;
+    }
     enum pw_mechanic_status was;
     struct pw_dir_mechanic *m = mechanic_reload(f, id, &was);
     if (!m || was == PW_MECH_SUSPENDED || m->m.status != PW_MECH_SUSPENDED) return;
@@ -198,7 +209,7 @@ void pw_follow_free(struct pw_follow *f)
 
 pw_err pw_follow_mechanic_changed(struct store *st, const char *mechanic_id, int64_t now)
 {
-    json_t *p = json_pack("{s:s}", "id", mechanic_id);
+    json_t *p = mechanic_id ? json_pack("{s:s}", "id", mechanic_id) : json_pack("{s:b}", "all", 1);
     char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     if (!text) return PW_EINTERNAL;

@@ -53,8 +53,8 @@ void pw_follow_tick(struct pw_follow *f);
 void pw_follow_free(struct pw_follow *f);
 
 /* Events that only tell other processes to re-read something, appended in the same
- * transaction as the change: a mechanic's row changed (status, or a new mechanic);
- * the rollout percentage changed. */
+ * transaction as the change: a mechanic's row changed (status, or a new mechanic; NULL:
+ * many rows, re-read them all); the rollout percentage changed. */
 pw_err pw_follow_mechanic_changed(struct store *st, const char *mechanic_id, int64_t now);
 pw_err pw_follow_rollout_changed(struct store *st, int percent, int64_t now);
 

@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,8 @@ static const struct opt opts[] = {
      "comment line on idle streams so proxies keep them open (default 15)"},
     {"replay-events", INT(replay_events, 1, 10000000), "N",
      "newest events kept for Last-Event-ID replay (default 16384)"},
+    {"trusted-proxies", STR(trusted_proxies), 0, 0, "ADDR,...",
+     "proxies (e.g. nginx at 127.0.0.1) whose X-Forwarded-For names the client (default none)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -140,6 +144,51 @@ static void env_name(const char *flag, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+/* Parses one address of a list (s .. s+n) into bin; false when it is not one. */
+static bool parse_addr(const char *s, size_t n, unsigned char bin[16], int *family)
+{
+    char one[64];
+    while (n > 0 && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n == 0 || n >= sizeof one) return false;
+    memcpy(one, s, n);
+    one[n] = '\0';
+    if (inet_pton(AF_INET, one, bin) == 1) *family = AF_INET;
+    else if (inet_pton(AF_INET6, one, bin) == 1) *family = AF_INET6;
+    else return false;
+    return true;
+}
+
+static bool valid_addr_list(const char *list)
+{
+    if (!*list) return true;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        unsigned char bin[16];
+        int family;
+        if (!parse_addr(p, n, bin, &family)) return false;
+        if (!comma) return true;
+        p = comma + 1;
+    }
+}
+
+bool pw_config_addr_in(const char *list, const char *addr)
+{
+    unsigned char want[16], bin[16];
+    int want_family, family;
+    if (!*list || !parse_addr(addr, strlen(addr), want, &want_family)) return false;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (parse_addr(p, n, bin, &family) && family == want_family &&
+            memcmp(bin, want, family == AF_INET ? 4 : 16) == 0)
+            return true;
+        if (!comma) return false;
+        p = comma + 1;
+    }
+}
+
 bool pw_config_load(struct pw_config *c, int argc, char **argv,
                     const char *(*getenv_fn)(const char *), char *err, size_t errlen)
 {
@@ -174,6 +223,11 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        return false;
+    }
+    if (!valid_addr_list(c->trusted_proxies)) {
+        snprintf(err, errlen, "--trusted-proxies: '%s' is not a comma-separated list of IP addresses",
+                 c->trusted_proxies);
         return false;
     }
     enum pw_log_level lvl;

@@ -27,6 +27,7 @@ struct pw_config {
     int max_connections;
     int keepalive_s;   /* SSE comment interval */
     int replay_events; /* events kept in memory for Last-Event-ID */
+    char trusted_proxies[512]; /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 
 void pw_config_defaults(struct pw_config *c);
@@ -38,6 +39,10 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
 
 /* The manual page pitwall(1), in roff, from the same table as --help. */
 void pw_config_man(FILE *out, const char *version);
+
+/* Whether addr is one of the comma-separated addresses of list (text compared after
+ * parsing both, so "::1" and "0:0::1" match). */
+bool pw_config_addr_in(const char *list, const char *addr);
 
 /* The usage text of `pitwall --help`. */
 void pw_config_usage(FILE *out);

@@ -252,11 +252,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->path && pw_log_enabled(PW_LOG_INFO)) {
         static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
         double ms = (double)(pw_monotonic_us() - r->started_us) / 1000.0;
+        char client[64];
+        http_client_addr(r, client, sizeof client);
         pw_log(PW_LOG_INFO, "request",
-               json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:b}", "request_id", r->request_id,
+               json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:b, s:s}", "request_id", r->request_id,
                          "method", methods[r->method], "path", r->path, "route",
                          r->route ? r->route : "-", "status", (int)r->status, "ms", ms,
-                         "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+                         "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, "client",
+                         client));
     }
     request_free(r);
     *con_cls = NULL;

@@ -1,7 +1,7 @@
 // Accounts (SPEC §4.3, §4.7): login, cookies, CSRF, Origin, throttling, register, me, logout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, loggedIn, Client, DEMO_PASSWORD, isErrorShape } from './helpers.mjs';
+import { startServer, loggedIn, Client, DEMO_PASSWORD, isErrorShape, eventually } from './helpers.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
@@ -375,4 +375,35 @@ test('50 failed logins from one address → 429 for any email', async () => {
   assert.ok(status429At <= 50, `throttled after at most 50 failures (this file made ${status429At} spray failures plus earlier ones)`);
   const fresh = await postJson('/api/auth/login', { email: 'fresh.address.check@nowhere.test', password: 'whatever-pw' });
   assert.equal(fresh.status, 429);
+});
+
+// Behind a proxy: with --trusted-proxies, the client is the address the proxy appended to
+// X-Forwarded-For (read from the right); without it the header is ignored.
+test('--trusted-proxies: the per-address limit counts the forwarded client, not the proxy', async () => {
+  const proxied = await startServer({ args: ['--trusted-proxies', '127.0.0.1, ::1'] });
+  try {
+    const login = (xff, email = 'nobody@nowhere.test', password = 'nope-nope-nope') => fetch(`${proxied.url}/api/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': xff },
+      body: JSON.stringify({ email, password }),
+    });
+    // one client (10.1.1.1) fails 50 times, each time claiming another origin further left:
+    // only the hop the proxy appended counts
+    for (let i = 0; i < 50; i++) {
+      const r = await login(`198.51.100.${i}, 10.1.1.1`, `spray${i}@nowhere.test`);
+      assert.equal(r.status, 401, `attempt ${i}`);
+    }
+    assert.equal((await login('10.1.1.1', 'other@nowhere.test')).status, 429);
+    assert.equal((await login('203.0.113.9, 10.1.1.1', 'other@nowhere.test')).status, 429, 'a forged left part does not help');
+    // another client behind the same proxy is not affected
+    const r = await login('10.2.2.2', 'alex@demo.test', DEMO_PASSWORD);
+    assert.equal(r.status, 200);
+    // the request log names the forwarded client (written once the answer has gone)
+    await eventually(() => /"client":"10\.2\.2\.2"/.test(proxied.stderr()), 3000, 20, 'logged');
+    // a bad value is refused at start
+    await assert.rejects(startServer({ args: ['--trusted-proxies', 'nginx.local'] }), /trusted-proxies/);
+  } finally { await proxied.stop(); proxied.cleanup(); }
+  // and without the flag, a client cannot pick its address with the header: the main
+  // server above throttled 127.0.0.1, whatever X-Forwarded-For says
+  const r = await postJson('/api/auth/login', { email: 'x@nowhere.test', password: 'whatever-pw' }, { 'X-Forwarded-For': '10.9.9.9' });
+  assert.equal(r.status, 429);
 });

@@ -45,12 +45,13 @@ before(async () => {
   dbName = `cluster_${process.pid}_${Date.now()}`;
   psql(adminUrl, `CREATE DATABASE ${dbName}`);
   dbUrl = withDatabase(adminUrl, dbName);
-  // all three start at once with --demo on the empty database: the migrations run once, one
-  // node loads the demo data and the others find it there. Each node names its connections,
-  // so a test can cut exactly one node's off.
+  // node C starts first, on the empty database, without demo data; then A and B at once with
+  // --demo: one of them loads it, the other finds it there, and C, already running, hears of
+  // it. Each node names its connections, so a test can cut exactly one node's off.
+  const c = await startServer({ demo: false, args: nodeArgs(), env: { PGAPPNAME: 'pitwall-c' } });
   const args = [...nodeArgs(), '--demo-mechanics', '40'];
-  nodes.push(...await Promise.all(['pitwall-a', 'pitwall-b', 'pitwall-c'].map(
-    (name) => startServer({ args, env: { PGAPPNAME: name } }))));
+  nodes.push(...await Promise.all(['pitwall-a', 'pitwall-b'].map(
+    (name) => startServer({ args, env: { PGAPPNAME: name } }))), c);
   assert.equal(psql(dbUrl, "SELECT count(*) FROM users WHERE email = 'john.smith@demo.test'"), '1');
   assert.equal(psql(dbUrl, "SELECT count(*) FROM mechanics m JOIN users u ON u.id = m.user_id WHERE u.email LIKE '%@gen.demo.test'"), '40');
 });
@@ -86,6 +87,12 @@ async function workingMechanic(i) {
 function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
+
+test('a node running before the demo data was loaded lists it', async () => {
+  for (const i of [A, B, C]) {
+    await eventually(async () => (await directory(url(i), '?limit=50')).json.total >= 8, 3000, 50, `node ${i} lists the demo mechanics`);
+  }
+});
 
 describe('presence across nodes', () => {
   let john;

@@ -299,6 +299,26 @@ static void test_usage_lists_flags(void **state)
         if (!strstr(buf, flags[i])) fail_msg("usage does not mention %s", flags[i]);
 }
 
+static void test_trusted_proxies(void **state)
+{
+    (void)state;
+    assert_true(pw_config_addr_in("127.0.0.1", "127.0.0.1"));
+    assert_true(pw_config_addr_in("10.0.0.1, 127.0.0.1 ,::1", "127.0.0.1"));
+    assert_true(pw_config_addr_in("10.0.0.1,::1", "0:0::1"));
+    assert_false(pw_config_addr_in("10.0.0.1,::1", "127.0.0.1"));
+    assert_false(pw_config_addr_in("", "127.0.0.1"));
+    assert_false(pw_config_addr_in("127.0.0.1", "not-an-address"));
+    assert_false(pw_config_addr_in("127.0.0.1", "127.0.0.10"));
+    struct pw_config c;
+    load_ok(&c, NULL, (const char *const[]){"--trusted-proxies", "127.0.0.1,::1", NULL});
+    assert_string_equal(c.trusted_proxies, "127.0.0.1,::1");
+    load_fails(NULL, (const char *const[]){"--trusted-proxies", "nginx", NULL},
+               "trusted-proxies");
+    load_fails(NULL, (const char *const[]){"--trusted-proxies", "127.0.0.1,", NULL},
+               "trusted-proxies");
+    load_fails(ENV("PITWALL_TRUSTED_PROXIES", "10.0.0.0/8"), NULL, "trusted-proxies");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_public_url),
         cmocka_unit_test(test_usage_lists_flags),
         cmocka_unit_test(test_reload_after_short_option_refused),
+        cmocka_unit_test(test_trusted_proxies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
