@@ -23,7 +23,7 @@ const NODES = env.TRY_NODES.split(' ').map((entry) => {
   return {
     name, port: Number(port), pid: Number(pid), log: `${env.TRY_TMP}/${name}.log`,
     argv: [env.TRY_BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--db', PG_URL, '--public-url', ORIGIN,
-      '--web-root', 'web', '--log-level', 'info'],
+      '--trusted-proxies', '127.0.0.1', '--web-root', 'web', '--log-level', 'info'],
   };
 });
 const PIDS_FILE = env.TRY_PIDS;
