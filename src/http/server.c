@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/http.h"
+#include "payments/stripe.h"
 #include "store/store.h"
 #include "stream/hub.h"
 #include "stream/sse.h"
@@ -432,7 +433,10 @@ int http_serve(struct pw_app *app)
     rc = 0;
 out:
     /* every stream was resumed by pw_hub_close_all, and worker jobs finish (and resume their
-     * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection */
+     * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection. A
+     * Stripe call still waiting for its answer would hold that up to its 15 s timeout: it
+     * fails now instead (the session is cancelled, nothing was charged). */
+    pw_stripe_give_up(true);
     pw_workers_stop(app->workers);
     pw_workers_stop(app->io_workers);
     app->workers = NULL;

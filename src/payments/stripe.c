@@ -1,8 +1,10 @@
 /* Stripe: webhook signatures and Checkout sessions (see stripe.h). No HTTP-server code here,
- * and no shared state: the Checkout call runs on a worker thread. */
+ * and no shared state but one flag: the Checkout call runs on a worker thread, and a server
+ * shutting down tells calls still in flight to give up. */
 #include "payments/stripe.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,21 @@ bool pw_stripe_init(void)
 void pw_stripe_cleanup(void)
 {
     curl_global_cleanup();
+}
+
+static atomic_bool giving_up;
+
+void pw_stripe_give_up(bool yes)
+{
+    atomic_store(&giving_up, yes);
+}
+
+/* curl's progress callback, several times a second during a transfer: non-zero aborts it */
+static int progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    (void)ctx, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&giving_up) ? 1 : 0;
 }
 
 /* ---- webhook signatures ---- */
@@ -376,8 +393,10 @@ pw_err pw_stripe_checkout_create(const struct pw_stripe_checkout_req *req,
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress);
 
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = atomic_load(&giving_up) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(curl);
     if (rc != CURLE_OK) {
         snprintf(out->error, sizeof out->error, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
         goto out;

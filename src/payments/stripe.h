@@ -20,6 +20,9 @@
 /* Once at start-up (curl_global_init) / at exit (curl_global_cleanup). Balanced calls nest. */
 bool pw_stripe_init(void);
 void pw_stripe_cleanup(void);
+/* Makes Checkout calls in flight (and later ones) fail at once (true), or not (false): for a
+ * server whose drain time is up. Any thread. */
+void pw_stripe_give_up(bool yes);
 
 /* Stripe's documented scheme: header "t=<unix seconds>,v1=<hex>,v1=<hex>,v0=<hex>...";
  * v1 = HMAC-SHA256(secret, t + "." + payload) in lower- or upper-case hex. True when any

@@ -385,3 +385,30 @@ test('card works again after the failures', async () => {
   assert.equal(session.state, 'awaiting_payment');
   await eventually(async () => (await getSession(alex, session.id)).checkout_url, 2000);
 });
+
+test('SIGTERM while a Stripe call hangs: the call gives up, the process exits 0 in the drain time, the session is cancelled', async () => {
+  const dir = srv.dir;
+  const own = await startServer({
+    dir, demo: false,
+    args: ['--stripe-secret-key', KEY, '--stripe-webhook-secret', WHSEC, '--stripe-api-base', standin.url],
+  });
+  const c = await loggedIn(own.url, 'alex@demo.test');
+  standin.mode = 'hang';
+  try {
+    const pending = c.post('/api/sessions', sessionBody()).catch((e) => ({ status: 0, error: e }));
+    await sleep(500); // the call is waiting on Stripe
+    const t0 = Date.now();
+    await own.stop(); // SIGTERM; throws unless exit 0 with no sanitizer report
+    const elapsed = Date.now() - t0;
+    console.log(`# SIGTERM with a Stripe call hanging: exit after ${elapsed} ms`);
+    assert.ok(elapsed < 8000, `exited after ${elapsed} ms, not after Stripe's 15 s timeout`);
+    const r = await pending;
+    assert.ok(r.status === 502 || r.status === 0, `the booking got ${r.status}`);
+  } finally {
+    standin.mode = 'ok';
+  }
+  // nothing half-written: the session the call was for is cancelled, not left awaiting payment
+  const list = (await alex.get('/api/sessions')).json.sessions;
+  assert.equal(list[0].payment.method, 'card');
+  assert.equal(list[0].state, 'cancelled');
+});
