@@ -153,8 +153,9 @@ void pw_follow_committed(void *ctx, const struct store_event *ev)
     int64_t latest = pw_hub_latest_seq(f->hub);
     if (ev->seq <= latest) return; /* cannot happen: a seq is committed once */
     /* events of other processes committed in between go first, so every stream sees one
-     * order, the table's; a hole (a seq whose commit failed) reads as nothing */
-    if (ev->seq > latest + 1) catch_up(f, ev->seq - 1);
+     * order, the table's; a hole (a seq whose commit failed) reads as nothing. If they
+     * cannot be read now, this one waits too: the next catch-up reads all of them, in order */
+    if (ev->seq > latest + 1 && catch_up(f, ev->seq - 1) != PW_OK) return;
     publish(f, ev);
 }
 
