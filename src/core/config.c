@@ -189,6 +189,25 @@ bool pw_config_addr_in(const char *list, const char *addr)
     }
 }
 
+void pw_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz)
+{
+    if (!xff) return;
+    const char *end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',') start--;
+        unsigned char bin[16];
+        int family;
+        if (!parse_addr(start, (size_t)(end - start), bin, &family)) return;
+        const char *a = start, *b = end; /* the hop without its spaces, as text */
+        while (*a == ' ' || *a == '\t') a++;
+        while (b[-1] == ' ' || b[-1] == '\t') b--;
+        snprintf(out, outsz, "%.*s", (int)(b - a), a);
+        if (!pw_config_addr_in(trusted, out)) return;
+        end = start > xff ? start - 1 : xff;
+    }
+}
+
 bool pw_config_load(struct pw_config *c, int argc, char **argv,
                     const char *(*getenv_fn)(const char *), char *err, size_t errlen)
 {

@@ -44,6 +44,12 @@ void pw_config_man(FILE *out, const char *version);
  * parsing both, so "::1" and "0:0::1" match). */
 bool pw_config_addr_in(const char *list, const char *addr);
 
+/* Behind a trusted proxy: the client named by X-Forwarded-For (xff, may be NULL), read from
+ * the right, skipping addresses in trusted; only hops our proxies appended can be believed
+ * (anything further left is whatever the client sent). out holds the peer on entry and is
+ * replaced by each hop believed; anything that is not an address stops the walk. */
+void pw_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz);
+
 /* The usage text of `pitwall --help`. */
 void pw_config_usage(FILE *out);
 

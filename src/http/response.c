@@ -31,33 +31,12 @@ static void peer_addr(struct http_request *r, char *out, size_t outsz)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outsz);
 }
 
-/* The TCP peer, or behind a trusted proxy the nearest address of X-Forwarded-For that is not
- * itself a trusted proxy: read from the right, since only the hops our proxies appended can
- * be believed (anything further left the client may have written). */
 void http_client_addr(struct http_request *r, char *out, size_t outsz)
 {
     peer_addr(r, out, outsz);
     const char *trusted = r->app->cfg.trusted_proxies;
-    if (!*trusted || !pw_config_addr_in(trusted, out)) return;
-    const char *xff = http_header(r, "X-Forwarded-For");
-    if (!xff) return;
-    const char *end = xff + strlen(xff);
-    while (end > xff) {
-        const char *start = end;
-        while (start > xff && start[-1] != ',') start--;
-        char hop[64];
-        const char *a = start, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-        unsigned char bin[16];
-        if ((size_t)(b - a) >= sizeof hop) return; /* not an address: keep what we have */
-        memcpy(hop, a, (size_t)(b - a));
-        hop[b - a] = '\0';
-        if (inet_pton(AF_INET, hop, bin) != 1 && inet_pton(AF_INET6, hop, bin) != 1) return;
-        snprintf(out, outsz, "%s", hop);
-        if (!pw_config_addr_in(trusted, hop)) return;
-        end = start > xff ? start - 1 : xff;
-    }
+    if (*trusted && pw_config_addr_in(trusted, out))
+        pw_forwarded_client(http_header(r, "X-Forwarded-For"), trusted, out, outsz);
 }
 
 static void common_headers(struct http_request *r, struct MHD_Response *resp)
