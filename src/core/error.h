@@ -29,7 +29,7 @@
     X(PW_ETHROTTLED, 429, "too_many_requests", "Too many attempts; try again later.")              \
     X(PW_EINTERNAL, 500, "internal", "Something went wrong on our side.")                          \
     X(PW_ESTORE, 500, "storage", "The database could not complete the request.")                   \
-    X(PW_EUNAVAILABLE, 503, "unavailable", "The server is shutting down or not ready.")
+    X(PW_EUNAVAILABLE, 503, "unavailable", "The server is not ready (shutting down, or its database is out of reach); try again shortly.")
 
 typedef enum {
 #define PW_ERROR_ENUM(name, status, code, message) name,

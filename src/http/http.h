@@ -40,6 +40,7 @@ struct http_request {
     /* the logged-in user, once http_auth*() looked */
     bool auth_checked;
     bool has_user;
+    pw_err auth_error; /* the login could not be looked up (not "no login"): 503/500, not 401 */
     struct pw_user *user; /* set with has_user (allocated: streams should stay small) */
     struct pw_auth_session *login;
 

@@ -128,8 +128,11 @@ void http_auth_optional(struct http_request *r)
     int64_t now = pw_clock_now(&app->clock);
     r->login = malloc(sizeof *r->login);
     r->user = malloc(sizeof *r->user);
-    if (!r->login || !r->user || store_auth_session_get(app->store, hash, now, r->login) != PW_OK ||
-        store_user_by_id(app->store, r->login->user_id, r->user) != PW_OK) {
+    pw_err e = !r->login || !r->user ? PW_EINTERNAL
+                                     : store_auth_session_get(app->store, hash, now, r->login);
+    if (!e) e = store_user_by_id(app->store, r->login->user_id, r->user);
+    if (e) {
+        if (e != PW_ENOTFOUND) r->auth_error = e;
         free(r->login);
         free(r->user);
         r->login = NULL;
@@ -147,7 +150,7 @@ bool http_auth(struct http_request *r, unsigned roles)
 {
     http_auth_optional(r);
     if (!r->has_user) {
-        http_error(r, PW_EUNAUTH, NULL);
+        http_error(r, r->auth_error ? r->auth_error : PW_EUNAUTH, NULL);
         return false;
     }
     if (r->method != HTTP_GET && r->method != HTTP_HEAD &&

@@ -230,11 +230,19 @@ static PGresult *run_once(struct pg *s, const char *sql, const struct params *p,
     return NULL;
 }
 
+/* A lost connection that could not be made again is "unavailable" (503, try again), not a
+ * failed statement (500). */
+static pw_err lost_or(struct pg *s, pw_err e)
+{
+    return e == PW_ESTORE && PQstatus(s->conn) == CONNECTION_BAD ? PW_EUNAVAILABLE : e;
+}
+
 static PGresult *run(struct pg *s, const char *sql, const struct params *p, const char *what,
                      pw_err *err)
 {
     PGresult *r = run_once(s, sql, p, what, err);
     if (!r && *err == PW_ESTORE && reconnect(s)) r = run_once(s, sql, p, what, err);
+    if (!r) *err = lost_or(s, *err);
     return r;
 }
 
@@ -302,7 +310,10 @@ static pw_err write_ex(struct pg *s, bool guard, const char *sql, const struct p
     PGresult *r;
     if (guard && s->depth > 0) {
         r = run_guarded(s, sql, p, what, &e);
-        if (!r) exec_simple(s, "ROLLBACK TO pw_stmt; RELEASE pw_stmt");
+        if (!r) {
+            exec_simple(s, "ROLLBACK TO pw_stmt; RELEASE pw_stmt");
+            e = lost_or(s, e);
+        }
     } else {
         r = run(s, sql, p, what, &e);
     }
@@ -345,7 +356,7 @@ static pw_err pg_tx_begin(struct store *st)
 {
     struct pg *s = PG(st);
     if (s->depth == 0) reconnect(s);
-    if (!exec_simple(s, s->depth == 0 ? "BEGIN" : "SAVEPOINT pw")) return PW_ESTORE;
+    if (!exec_simple(s, s->depth == 0 ? "BEGIN" : "SAVEPOINT pw")) return lost_or(s, PW_ESTORE);
     s->depth++;
     return PW_OK;
 }
@@ -370,7 +381,7 @@ static pw_err pg_tx_commit(struct store *st)
         if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) exec_simple(s, "ROLLBACK");
     }
     PQclear(r);
-    return ok ? PW_OK : PW_ESTORE;
+    return ok ? PW_OK : lost_or(s, PW_ESTORE);
 }
 
 static void pg_tx_rollback(struct store *st)

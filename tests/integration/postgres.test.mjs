@@ -144,3 +144,28 @@ test('a credits booking accepted by a mechanic survives a restart, and the seque
   }
   await setPresence(maria, 'offline');
 });
+
+// Its own PostgreSQL, stopped under a running node: what needs the database answers 503
+// (try again), not 500; /readyz says not ready; what memory holds is still served; the
+// node stops cleanly.
+test('PostgreSQL gone: 503 unavailable for what needs it, the directory still answers', async () => {
+  const dir = execFileSync(PG_SH, ['start'], { encoding: 'utf8' }).trim().split('\n').pop();
+  let node = null;
+  try {
+    const url = execFileSync(PG_SH, ['url', dir], { encoding: 'utf8' }).trim();
+    node = await startServer({ args: ['--db', url] });
+    const alex = await loggedIn(node.url, 'alex@demo.test');
+    execFileSync(PG_SH, ['stop', dir]);
+    const me = await alex.get('/api/me');
+    assert.equal(me.status, 503, me.text);
+    assert.equal(me.json.error, 'unavailable');
+    const ready = await fetch(`${node.url}/readyz`);
+    assert.equal(ready.status, 503);
+    const list = await directory(node.url);
+    assert.equal(list.status, 200);
+    assert.ok(list.json.mechanics.length > 0);
+  } finally {
+    if (node) { await node.stop(); node.cleanup(); }
+    try { execFileSync(PG_SH, ['stop', dir]); } catch { /* stopped above */ }
+  }
+});
