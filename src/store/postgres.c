@@ -201,13 +201,24 @@ static const char *prepared(struct pg *s, const char *sql, int n_params)
 /* After the server went away (restart, failover): one new connection, once, and only
  * outside a transaction, whose work would be lost silently otherwise. Its prepared
  * statements went with the old connection. */
+/* Set on every session, again after a reconnection. A node waits for a lock with its whole
+ * event loop, and every event-writing commit of the cluster takes one lock, so a node
+ * stopped inside a transaction (SIGSTOP, a frozen VM) must not hold the others for long:
+ * PostgreSQL ends a session idle in a transaction after 5 s, which releases its locks.
+ * pitwall never leaves a transaction open between statements for longer than a password
+ * hash (the command line's import). */
+static bool session_setup(struct pg *s)
+{
+    return exec_simple(s, "SET idle_in_transaction_session_timeout = '5s'");
+}
+
 static bool reconnect(struct pg *s)
 {
     if (s->depth != 0 || PQstatus(s->conn) != CONNECTION_BAD) return false;
     pw_log(PW_LOG_WARN, "postgres connection lost, reconnecting", NULL);
     PQreset(s->conn);
     stmts_forget(s);
-    return PQstatus(s->conn) == CONNECTION_OK;
+    return PQstatus(s->conn) == CONNECTION_OK && session_setup(s);
 }
 
 /* Runs a prepared statement; the result (to PQclear) on success, else NULL and *err. */
@@ -1680,6 +1691,10 @@ pw_err store_postgres_open(const char *url, struct store **out, char *err, size_
         goto fail;
     }
     PQsetNoticeProcessor(s->conn, on_notice, NULL);
+    if (!session_setup(s)) {
+        snprintf(err, errlen, "cannot set up the PostgreSQL session: %s", PQerrorMessage(s->conn));
+        goto fail;
+    }
     if (migrate(s, err, errlen) != PW_OK) goto fail;
     *out = &s->base;
     return PW_OK;

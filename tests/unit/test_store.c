@@ -849,6 +849,24 @@ static void test_listen_sees_other_commits(void **state)
     store_close(other);
 }
 
+/* PostgreSQL: a session left idle inside a transaction (a node stopped mid-transaction) is
+ * ended by the server after 5 s, so its locks cannot hold the cluster; the handle connects
+ * again on its next statement. */
+static void test_idle_transaction_is_ended(void **state)
+{
+    struct fx *f = *state;
+    if (!f->db.pg) return;
+    struct pw_user u = user("u1", "1@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    sleep(6);
+    assert_int_not_equal(store_tx_commit(f->st), PW_OK);
+    struct pw_user got;
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_ENOTFOUND); /* reconnected */
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+}
+
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
@@ -863,7 +881,7 @@ int main(void)
         T(test_nested_transactions),        T(test_failed_write_keeps_transaction),
         T(test_credits_and_free_session),   T(test_two_connections_see_one_winner),
         T(test_events_reach_the_sink_after_commit), T(test_presence_timeout_is_conditional),
-        T(test_listen_sees_other_commits),
+        T(test_listen_sees_other_commits),  T(test_idle_transaction_is_ended),
     };
 #undef T
     test_db_pg = false;
