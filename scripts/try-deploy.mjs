@@ -2,7 +2,7 @@
 // pitwall nodes on one PostgreSQL behind packaging/nginx/pitwall.conf. Started by that
 // script, which owns every process and cleans up; this file only kills or restarts the
 // nodes it is handed (by PID) and records any process it starts in TRY_PIDS.
-// Prints PASS / FAIL / NOTE / FINDING lines; exits 1 if any check failed.
+// Prints PASS / FAIL / NOTE lines; exits 1 if any check failed.
 //
 // Only node's standard library: node:https (with the trial's CA, and a chosen local address
 // where a check needs one), node:http2, node:child_process for psql.
@@ -37,7 +37,6 @@ const say = (tag, name, detail) => console.log(`${tag} ${name}${detail ? `: ${de
 const pass = (name, detail) => say('PASS', name, detail);
 const fail = (name, detail) => { failed++; say('FAIL', name, detail); };
 const note = (name, detail) => say('NOTE', name, detail);
-const finding = (name, detail) => say('FINDING', name, detail);
 const check = (ok, name, detail) => (ok ? pass(name, detail) : fail(name, detail));
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 

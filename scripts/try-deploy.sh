@@ -16,7 +16,7 @@
 #       and resume with Last-Event-ID
 #   (f) login throttling: nginx limits one client; many clients failing do not lock anyone
 #       else out (pitwall reads the client from X-Forwarded-For; TRY_THROTTLE=0 skips it)
-# Prints PASS / FAIL / NOTE / FINDING lines; exits 0 when nothing failed.
+# Prints PASS / FAIL / NOTE lines; exits 0 when nothing failed.
 #
 # Usage: scripts/try-deploy.sh [BUILD_DIR]     (default build-deploy; built if missing)
 # Knobs: TRY_HOLD_SECONDS (75), TRY_THROTTLE (1), TRY_BURST (16 requests at once when a node

@@ -159,34 +159,36 @@ static bool parse_addr(const char *s, size_t n, unsigned char bin[16], int *fami
     return true;
 }
 
-static bool valid_addr_list(const char *list)
+/* Walks a comma-separated list of addresses: false if one is not an address; *found says
+ * whether want (parsed, may be NULL) is among them. */
+static bool scan_addr_list(const char *list, const char *want, bool *found)
 {
+    unsigned char w[16], bin[16];
+    int want_family = 0, family;
+    *found = false;
+    if (want && !parse_addr(want, strlen(want), w, &want_family)) want = NULL;
     if (!*list) return true;
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        unsigned char bin[16];
-        int family;
         if (!parse_addr(p, n, bin, &family)) return false;
+        if (want && family == want_family && memcmp(bin, w, family == AF_INET ? 4 : 16) == 0)
+            *found = true;
         if (!comma) return true;
         p = comma + 1;
     }
 }
 
+static bool valid_addr_list(const char *list)
+{
+    bool found;
+    return scan_addr_list(list, NULL, &found);
+}
+
 bool pw_config_addr_in(const char *list, const char *addr)
 {
-    unsigned char want[16], bin[16];
-    int want_family, family;
-    if (!*list || !parse_addr(addr, strlen(addr), want, &want_family)) return false;
-    for (const char *p = list;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (parse_addr(p, n, bin, &family) && family == want_family &&
-            memcmp(bin, want, family == AF_INET ? 4 : 16) == 0)
-            return true;
-        if (!comma) return false;
-        p = comma + 1;
-    }
+    bool found;
+    return scan_addr_list(list, addr, &found) && found;
 }
 
 void pw_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz)

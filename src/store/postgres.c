@@ -729,16 +729,9 @@ static pw_err pg_last_seen_save(struct store *st, const char *mechanic_id, int64
 
 /* ---- events ---- */
 
-static pw_err pg_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx)
+/* Hands each row (seq, type, channel, payload, created_at) of r to fn, then clears r. */
+static pw_err each_event(PGresult *r, store_event_fn fn, void *ctx)
 {
-    struct params p = {0};
-    p_int(&p, limit);
-    pw_err e;
-    PGresult *r = run(PG(st),
-                      "SELECT seq, type, channel, payload, created_at FROM ("
-                      "  SELECT * FROM events ORDER BY seq DESC LIMIT $1) AS newest ORDER BY seq",
-                      &p, "events_tail", &e);
-    if (!r) return e;
     for (int i = 0, n = PQntuples(r); i < n; i++) {
         struct store_event ev = {
             .seq = col_i64(r, i, 0),
@@ -753,6 +746,18 @@ static pw_err pg_events_tail(struct store *st, int limit, store_event_fn fn, voi
     return PW_OK;
 }
 
+static pw_err pg_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx)
+{
+    struct params p = {0};
+    p_int(&p, limit);
+    pw_err e;
+    PGresult *r = run(PG(st),
+                      "SELECT seq, type, channel, payload, created_at FROM ("
+                      "  SELECT * FROM events ORDER BY seq DESC LIMIT $1) AS newest ORDER BY seq",
+                      &p, "events_tail", &e);
+    return r ? each_event(r, fn, ctx) : e;
+}
+
 static pw_err pg_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
                               void *ctx)
 {
@@ -764,19 +769,7 @@ static pw_err pg_events_after(struct store *st, int64_t after, int limit, store_
                       "SELECT seq, type, channel, payload, created_at FROM events "
                       "WHERE seq > $1 ORDER BY seq LIMIT $2",
                       &p, "events_after", &e);
-    if (!r) return e;
-    for (int i = 0, n = PQntuples(r); i < n; i++) {
-        struct store_event ev = {
-            .seq = col_i64(r, i, 0),
-            .type = col(r, i, 1),
-            .channel = col(r, i, 2),
-            .payload = col(r, i, 3),
-            .created_at = col_i64(r, i, 4),
-        };
-        fn(ctx, &ev);
-    }
-    PQclear(r);
-    return PW_OK;
+    return r ? each_event(r, fn, ctx) : e;
 }
 
 static pw_err pg_event_latest_seq(struct store *st, int64_t *seq)

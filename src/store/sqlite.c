@@ -447,13 +447,10 @@ static pw_err sq_last_seen_save(struct store *st, const char *mechanic_id, int64
 
 /* ---- events ---- */
 
-static pw_err sq_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx)
+/* Runs q (bound), handing each row (seq, type, channel, payload, created_at) to fn. */
+static pw_err each_event(struct sq *s, sqlite3_stmt *q, store_event_fn fn, void *ctx,
+                         const char *what)
 {
-    struct sq *s = SQ(st);
-    sqlite3_stmt *q = prep(s, "SELECT seq, type, channel, payload, created_at FROM ("
-                              "  SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq");
-    if (!q) return PW_ESTORE;
-    sqlite3_bind_int(q, 1, limit);
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_event ev = {
@@ -466,7 +463,17 @@ static pw_err sq_events_tail(struct store *st, int limit, store_event_fn fn, voi
         fn(ctx, &ev);
     }
     sqlite3_reset(q);
-    return rc == SQLITE_DONE ? PW_OK : fail(s, "events_tail");
+    return rc == SQLITE_DONE ? PW_OK : fail(s, what);
+}
+
+static pw_err sq_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT seq, type, channel, payload, created_at FROM ("
+                              "  SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int(q, 1, limit);
+    return each_event(s, q, fn, ctx, "events_tail");
 }
 
 static pw_err sq_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
@@ -478,19 +485,7 @@ static pw_err sq_events_after(struct store *st, int64_t after, int limit, store_
     if (!q) return PW_ESTORE;
     sqlite3_bind_int64(q, 1, after);
     sqlite3_bind_int(q, 2, limit);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct store_event ev = {
-            .seq = sqlite3_column_int64(q, 0),
-            .type = (const char *)sqlite3_column_text(q, 1),
-            .channel = (const char *)sqlite3_column_text(q, 2),
-            .payload = (const char *)sqlite3_column_text(q, 3),
-            .created_at = sqlite3_column_int64(q, 4),
-        };
-        fn(ctx, &ev);
-    }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? PW_OK : fail(s, "events_after");
+    return each_event(s, q, fn, ctx, "events_after");
 }
 
 /* SQLite has no notifications: a node follows other processes' events on its tick. */

@@ -370,11 +370,5 @@ int main(void)
 #undef T
     pw_log_set_level(PW_LOG_OFF);
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    test_db_pg = false;
-    failed += cmocka_run_group_tests_name("throttle (sqlite)", throttle, NULL, NULL);
-    if (test_db_pg_url()) {
-        test_db_pg = true;
-        failed += cmocka_run_group_tests_name("throttle (postgres)", throttle, NULL, NULL);
-    }
-    return failed;
+    return failed + test_db_run_both("throttle", throttle);
 }

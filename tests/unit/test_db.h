@@ -1,8 +1,8 @@
 /* A fresh database for one test, on either backend: a SQLite file in a new temporary folder,
  * or a new schema in the PostgreSQL named by PITWALL_TEST_PG_URL (scripts/pg.sh starts a
  * private one for `make test`), reached through a URL whose search_path is that schema.
- * Test files that run against both include this, run their group once per backend and read
- * `test_db_pg` in their setup. */
+ * Test files that run against both include this, run their group with test_db_run_both and
+ * read `test_db_pg` in their setup. */
 #ifndef PW_TEST_DB_H
 #define PW_TEST_DB_H
 
@@ -24,6 +24,18 @@ struct test_db {
 
 /* Which backend the group being run uses. */
 static bool test_db_pg;
+
+/* Runs a cmocka group on SQLite, then on PostgreSQL when PITWALL_TEST_PG_URL is set (said so
+ * when it is not); the number of failures. A macro: cmocka sizes the group itself. */
+#define test_db_run_both(label, group)                                                             \
+    (test_db_pg = false, cmocka_run_group_tests_name(label " (sqlite)", group, NULL, NULL) +      \
+                             (test_db_pg_url()                                                    \
+                                  ? (test_db_pg = true,                                           \
+                                     cmocka_run_group_tests_name(label " (postgres)", group,      \
+                                                                 NULL, NULL))                     \
+                                  : (printf(label " (postgres): skipped, PITWALL_TEST_PG_URL is "  \
+                                            "not set\n"),                                         \
+                                     0)))
 
 static inline const char *test_db_pg_url(void)
 {

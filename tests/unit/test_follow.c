@@ -300,11 +300,5 @@ int main(void)
         T(test_long_catch_up_with_a_hole),
     };
 #undef T
-    test_db_pg = false;
-    int failed = cmocka_run_group_tests_name("follow (sqlite)", tests, NULL, NULL);
-    if (test_db_pg_url()) {
-        test_db_pg = true;
-        failed += cmocka_run_group_tests_name("follow (postgres)", tests, NULL, NULL);
-    }
-    return failed;
+    return test_db_run_both("follow", tests);
 }

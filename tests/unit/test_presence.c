@@ -626,11 +626,5 @@ int main(void)
         T(test_reopened_store_matches),
     };
 #undef T
-    test_db_pg = false;
-    int failed = cmocka_run_group_tests_name("presence (sqlite)", tests, NULL, NULL);
-    if (test_db_pg_url()) {
-        test_db_pg = true;
-        failed += cmocka_run_group_tests_name("presence (postgres)", tests, NULL, NULL);
-    }
-    return failed;
+    return test_db_run_both("presence", tests);
 }

@@ -1760,11 +1760,5 @@ int main(void)
         T(test_session_json_fields),
     };
 #undef T
-    test_db_pg = false;
-    int failed = cmocka_run_group_tests_name("routing (sqlite)", tests, NULL, NULL);
-    if (test_db_pg_url()) {
-        test_db_pg = true;
-        failed += cmocka_run_group_tests_name("routing (postgres)", tests, NULL, NULL);
-    }
-    return failed;
+    return test_db_run_both("routing", tests);
 }

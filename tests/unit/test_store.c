@@ -884,13 +884,5 @@ int main(void)
         T(test_listen_sees_other_commits),  T(test_idle_transaction_is_ended),
     };
 #undef T
-    test_db_pg = false;
-    int failed = cmocka_run_group_tests_name("store (sqlite)", tests, NULL, NULL);
-    if (test_db_pg_url()) {
-        test_db_pg = true;
-        failed += cmocka_run_group_tests_name("store (postgres)", tests, NULL, NULL);
-    } else {
-        printf("store (postgres): skipped, PITWALL_TEST_PG_URL is not set\n");
-    }
-    return failed;
+    return test_db_run_both("store", tests);
 }
