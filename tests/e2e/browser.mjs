@@ -40,3 +40,43 @@ export async function seriousViolations(page) {
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
 }
+
+// Watches a page for what a person would call broken: console errors (Chromium reports CSP
+// refusals there too), uncaught exceptions, CSP violations (reported by the page itself) and
+// failed requests (network errors and HTTP answers >= 400). allow(pattern, status) lets a
+// test say which failing answers it provokes on purpose (a wrong password's 401).
+export function guard(page, label = 'page') {
+  const problems = [];
+  const allowed = [];
+  const isAllowed = (url, status) => allowed.some(([re, st]) => re.test(url) && (st === undefined || st === status));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    // Chromium logs every >= 400 answer as "Failed to load resource"; those are judged below
+    if (/Failed to load resource: the server responded with a status of/.test(text)) return;
+    problems.push(`console error: ${text} (${msg.location()?.url || ''})`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('requestfailed', (req) => {
+    const why = req.failure()?.errorText || '';
+    // a page left while an EventSource or fetch was open is not a failure
+    if (/ERR_ABORTED/.test(why)) return;
+    problems.push(`request failed: ${req.method()} ${req.url()} ${why}`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400 && !isAllowed(res.url(), res.status())) problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+  });
+  page.on('dialog', (d) => { problems.push(`unexpected dialog: ${d.message()}`); d.dismiss(); });
+  page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  return {
+    allow(re, status) { allowed.push([re, status]); },
+    problems,
+    check() {
+      if (problems.length) throw new Error(`${label}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    },
+  };
+}

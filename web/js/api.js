@@ -56,6 +56,60 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Replaces node's children with parts, skipping null/false (replaceChildren would print "null").
+export function show(node, ...parts) {
+  node.replaceChildren(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false));
+}
+
+// The server's settings (priority window, request lifetime...): pages never hard-code them.
+let configPromise = null;
+export function serverConfig() {
+  configPromise ||= api('GET', '/api/config').then(({ status, data }) => (status === 200 ? data : {
+    priority_window_seconds: null, request_ttl_seconds: null, presence_timeout_seconds: null, broadcast_size: null,
+  }));
+  return configPromise;
+}
+
+// 600 -> "10 minutes", 90 -> "1 minute 30 seconds", 45 -> "45 seconds"
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  if (s < 60) return plural(s, 'second');
+  if (s < 3600) return s % 60 ? `${plural(Math.floor(s / 60), 'minute')} ${plural(s % 60, 'second')}` : plural(s / 60, 'minute');
+  const h = Math.floor(s / 3600), m = Math.round((s % 3600) / 60);
+  return m ? `${plural(h, 'hour')} ${plural(m, 'minute')}` : plural(h, 'hour');
+}
+
+// "10-minute" for a whole number of minutes, else the plain duration
+export function durationAdjective(seconds) {
+  return seconds % 60 === 0 && seconds < 3600 ? `${seconds / 60}-minute` : duration(seconds);
+}
+
+// "m:ss" until the given time
+export function countdown(untilIso) {
+  const left = Math.max(0, Math.round((Date.parse(untilIso) - Date.now()) / 1000));
+  return `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+}
+
+export function timeOfDay(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export function dayAndTime(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// "5 min ago", "3 h ago", "2 days ago"
+export function ago(iso) {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 90) return 'just now';
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400 * 2) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+export const LIVE_STATES = ['awaiting_payment', 'priority', 'broadcast', 'accepted'];
+
 export function money(cents) {
   return `$${(cents / 100).toFixed(2)}`;
 }

@@ -1,8 +1,9 @@
 // The mechanic dashboard: the online switch and the mechanic's own status, live offers with
 // their countdown (accept / decline), the session in progress with its End button and
 // outcome, and recent sessions. The dashboard stream stays open while the page is, which
-// keeps the mechanic "seen" and brings offers as they happen.
-import { api, el, presenceBadge, renderTopbar, requireMe } from './api.js';
+// keeps the mechanic "seen" and brings offers as they happen. A new offer also changes the
+// tab's title and plays a short sound; an offer that goes away leaves a note saying why.
+import { api, countdown, el, presenceBadge, renderTopbar, requireMe } from './api.js';
 
 const me = await requireMe(['mechanic']);
 renderTopbar(me);
@@ -17,14 +18,19 @@ const toggle = el('button', {
   class: 'switch', type: 'button', role: 'switch', id: 'online-switch',
   'aria-labelledby': 'switch-label', disabled: !approved, onclick: flip,
 });
+// while busy the switch means nothing (ending the session brings them back): a tag instead
+const busyTag = el('span', { class: 'busy-tag', id: 'busy-tag', hidden: true },
+  el('span', { class: 'dot', 'aria-hidden': 'true' }), 'In a session');
 
 function describe() {
   const p = own.presence;
   toggle.setAttribute('aria-checked', String(p === 'online'));
   toggle.disabled = !approved || p === 'busy';
+  toggle.hidden = p === 'busy';
+  busyTag.hidden = p !== 'busy';
   statusLine.replaceChildren(presenceBadge(p), ' ',
     p === 'online' ? 'You are online: customers can pick you.'
-      : p === 'busy' ? 'You are in a session.' : 'You are offline.');
+      : p === 'busy' ? 'You are in a session. You are back online when it ends.' : 'You are offline.');
 }
 
 async function flip() {
@@ -51,11 +57,12 @@ main.replaceChildren(...[
       el('div', {},
         el('h2', { id: 'switch-label' }, 'Available for sessions'),
         statusLine),
-      toggle),
+      toggle, busyTag),
     error),
   el('section', { class: 'card', 'aria-labelledby': 'current-h', id: 'current' }),
   el('section', { class: 'card', 'aria-labelledby': 'offers-h' },
     el('h2', { id: 'offers-h' }, 'Offers'),
+    el('ul', { class: 'notes', id: 'offer-notes', 'aria-label': 'Offers that ended' }),
     el('div', { id: 'offers' }, el('p', { class: 'muted' }, 'New session requests will appear here while you are online.'))),
   el('section', { class: 'card', 'aria-labelledby': 'recent-h' },
     el('h2', { id: 'recent-h' }, 'Recent sessions'), el('div', { id: 'recent' })),
@@ -68,12 +75,13 @@ let offers = [];
 let sessions = [];
 let tick = null;
 
-function left(iso) {
-  const s = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 1000));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
+const left = countdown;
+const known = new Map(); // session id -> the offer as shown, to say which one went away
+const baseTitle = document.title;
 
+const answered = new Set(); // offers this mechanic answered: their end needs no note
 async function answer(sessionId, verb) {
+  answered.add(sessionId);
   const { status, data } = await api('POST', `/api/sessions/${encodeURIComponent(sessionId)}/${verb}`);
   if (status !== 200) live.textContent = (data && data.message) || 'That did not work.';
   else live.textContent = verb === 'accept' ? 'You accepted the session.' : 'You declined the offer.';
@@ -83,21 +91,25 @@ async function answer(sessionId, verb) {
 function renderOffers() {
   const box = document.getElementById('offers');
   clearInterval(tick);
+  for (const o of offers) known.set(o.session_id, o);
+  document.title = offers.length ? `(${offers.length}) New offer · ${baseTitle}` : baseTitle;
   if (!offers.length) {
     box.replaceChildren(el('p', { class: 'muted' }, own.presence === 'online'
-      ? 'No offers right now. New session requests appear here.' : 'Go online to receive offers.'));
+      ? 'No offers right now. New session requests appear here.'
+      : own.presence === 'busy' ? 'You are in a session. New offers appear here once it ends.'
+        : 'Go online to receive offers.'));
     return;
   }
   const timers = [];
-  box.replaceChildren(el('ul', { class: 'vehicles' }, offers.map((o) => {
+  box.replaceChildren(el('ul', { class: 'items' }, offers.map((o) => {
     const t = el('span', { role: 'timer' }, left(o.expires_at));
     timers.push([t, o.expires_at]);
-    return el('li', { class: 'offer', 'data-session': o.session_id },
+    return el('li', { class: `item offer${o.kind === 'priority' ? ' is-priority' : ''}`, 'data-session': o.session_id },
       el('p', { class: 'label' }, o.kind === 'priority' ? 'Priority offer: you were chosen' : 'Open request'),
       el('p', {}, `${o.customer_first_name} · ${o.vehicle.year} ${o.vehicle.make} ${o.vehicle.model}`),
       el('p', { class: 'subtext' }, `${o.plan.name}${o.is_specialist ? ' · Brand Specialist' : ''} · “${o.concern}”`),
       el('p', { class: 'subtext' }, 'Time left: ', t),
-      el('div', { class: 'actions', style: 'margin-top:0.5rem' },
+      el('div', { class: 'actions' },
         el('button', { class: 'btn btn-secondary', type: 'button', onclick: () => answer(o.session_id, 'decline') }, 'Decline'),
         el('button', { class: 'btn btn-primary', type: 'button', onclick: () => answer(o.session_id, 'accept') }, 'Accept')));
   })));
@@ -133,7 +145,7 @@ function renderSessions() {
   }
   const recent = sessions.filter((s) => s.state === 'ended').slice(0, 10);
   document.getElementById('recent').replaceChildren(recent.length
-    ? el('ul', { class: 'vehicles' }, recent.map((s) => el('li', {},
+    ? el('ul', { class: 'items' }, recent.map((s) => el('li', { class: 'item' },
       `${new Date(s.ended_at).toLocaleString()} · ${s.vehicle.make} ${s.vehicle.model} · ${s.outcome || 'no outcome'}`)))
     : el('p', { class: 'muted' }, 'No sessions yet.'));
 }
@@ -153,11 +165,68 @@ await refresh();
 const dashboard = new EventSource('/api/mechanic/stream');
 dashboard.addEventListener('offer', (e) => {
   const o = JSON.parse(e.data);
+  known.set(o.session_id, o);
   live.textContent = o.kind === 'priority' ? `New priority offer from ${o.customer_first_name}.` : `New request from ${o.customer_first_name}.`;
+  chime();
   refresh();
 });
-dashboard.addEventListener('offer_withdrawn', () => refresh());
-dashboard.addEventListener('session_cancelled', () => { live.textContent = 'A customer cancelled their request.'; refresh(); });
+const GONE = {
+  accepted_by_other: (who) => `Another mechanic accepted ${who}.`,
+  priority_ended: (who) => `Your priority on ${who} ended; it went to the other mechanics.`,
+  expired: (who) => `${who[0].toUpperCase()}${who.slice(1)} expired.`,
+  suspended: (who) => `${who[0].toUpperCase()}${who.slice(1)} was withdrawn: your account is suspended.`,
+};
+function requestOf(sessionId) {
+  const o = known.get(sessionId);
+  return o ? `${o.customer_first_name}'s request (${o.vehicle.year} ${o.vehicle.make} ${o.vehicle.model})` : 'a request';
+}
+dashboard.addEventListener('offer_withdrawn', (e) => {
+  const w = JSON.parse(e.data);
+  if (!answered.has(w.session_id)) note((GONE[w.reason] || GONE.expired)(requestOf(w.session_id)));
+  refresh();
+});
+dashboard.addEventListener('session_cancelled', (e) => {
+  const c = JSON.parse(e.data);
+  const o = known.get(c.session_id);
+  note(`${o ? o.customer_first_name : 'The customer'} cancelled ${o ? 'their request' : 'a request'}${o ? ` (${o.vehicle.year} ${o.vehicle.make} ${o.vehicle.model})` : ''}.`);
+  refresh();
+});
+
+// A visible note that stays until dismissed (the offer it speaks of is gone from the list).
+function note(text) {
+  const list = document.getElementById('offer-notes');
+  const item = el('li', { class: 'notice is-info' }, el('span', {}, text),
+    el('button', { class: 'btn btn-link', type: 'button', 'aria-label': `Dismiss: ${text}`, onclick: () => item.remove() }, 'Dismiss'));
+  list.prepend(item);
+  while (list.children.length > 5) list.lastElementChild.remove();
+  live.textContent = text;
+}
+
+// A short two-tone chime for a new offer. Browsers allow sound only after the person has
+// interacted with the page, so the audio context is made on the first click or key.
+let audio = null;
+const unlock = () => {
+  if (audio) return;
+  try { audio = new AudioContext(); } catch { audio = null; }
+};
+addEventListener('pointerdown', unlock, { once: true });
+addEventListener('keydown', unlock, { once: true });
+function chime() {
+  if (!audio || audio.state !== 'running') return;
+  const t = audio.currentTime;
+  for (const [i, f] of [[0, 880], [1, 1320]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = f;
+    gain.gain.setValueAtTime(0.0001, t + i * 0.15);
+    gain.gain.exponentialRampToValueAtTime(0.2, t + i * 0.15 + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t + i * 0.15 + 0.14);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(t + i * 0.15);
+    osc.stop(t + i * 0.15 + 0.15);
+  }
+  document.body.dataset.chimed = String(Number(document.body.dataset.chimed || 0) + 1);
+}
 
 // Reflects changes made elsewhere (another tab, a timeout) live.
 if (approved) {

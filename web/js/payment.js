@@ -42,12 +42,20 @@ async function submit() {
     return;
   }
   pay.disabled = false;
+  if (status === 409 && data?.error === 'session_in_progress') {
+    // another request of theirs is still open: nothing was charged, send them back to it
+    draft.clear();
+    error.replaceChildren(`${data.message} `, data.session_id
+      ? el('a', { href: `/waiting?session=${encodeURIComponent(data.session_id)}` }, 'Return to the waiting room') : '');
+    pay.disabled = true;
+    return;
+  }
   error.textContent = (data && data.message) || 'Could not book the session.';
 }
 
 main.replaceChildren(
   el('h1', {}, 'Payment'),
-  el('section', { class: 'card', 'aria-label': 'Summary' },
+  el('section', { class: 'card summary-card', 'aria-label': 'Summary' },
     el('p', { class: 'subtext' }, plan ? `${plan.name} · ${c.specialist ? 'Brand Specialist' : 'Standard'}` : 'Unknown plan'),
     el('p', { class: 'status-big' }, price === 0 ? 'Free' : money(price))),
   el('fieldset', { class: 'choices' }, el('legend', { class: 'label' }, 'Pay with'),
@@ -55,7 +63,7 @@ main.replaceChildren(
       el('input', { type: 'radio', name: 'payment', value: o.id, checked: o.id === chosen, disabled: o.disabled,
         onchange: () => { chosen = o.id; pay.disabled = false; } }),
       el('span', { class: 'check', 'aria-hidden': 'true' }),
-      el('span', { class: 'title', style: 'display:block' }, o.title),
+      el('span', { class: 'title' }, o.title),
       el('span', { class: 'price' }, o.detail)))),
   error,
   el('div', { class: 'actions' }, el('a', { class: 'btn btn-secondary', href: draft.next('/waiver') }, 'Back'), pay),

@@ -17,8 +17,7 @@ main.replaceChildren(
     el('p', { class: 'subtext' }, 'A video session is advice from a licensed mechanic who cannot touch or test your vehicle. '
       + 'Do not follow any step that is unsafe where you are; stop and call roadside assistance if the vehicle is not safe to drive. '
       + 'The mechanic may refer you to an in-person repair or a quote. The session may be recorded for quality.'),
-    el('label', { class: 'field', style: 'display:flex;gap:0.5rem;align-items:center' }, box,
-      'I have read and accept the waiver')),
+    el('label', { class: 'check-row', for: 'accept' }, box, 'I have read and accept the waiver')),
   error,
   el('div', { class: 'actions' },
     el('a', { class: 'btn btn-secondary', href: draft.next('/intake') }, 'Back'),

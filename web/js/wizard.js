@@ -1,16 +1,21 @@
 // The session wizard: 1 vehicle, 2 plan, 3 mechanic type + mechanic selection with live
 // presence. Step 3 keeps the list in order as presence changes arrive on the stream.
 import {
-  PresenceStream, api, el, icon, initials, money, presenceBadge, renderTopbar, requireMe,
+  LIVE_STATES, PresenceStream, ago, api, duration, el, icon, initials, money, presenceBadge, renderTopbar,
+  requireMe, serverConfig, show,
 } from './api.js';
+import { readVehicle, vehicleFields, vehicleName } from './vehicles.js';
 
 const me = await requireMe(['customer']);
 renderTopbar(me);
 const main = document.getElementById('main');
 
-const [vehiclesRes, plansRes] = await Promise.all([api('GET', '/api/vehicles'), api('GET', '/api/plans')]);
+const [vehiclesRes, plansRes, sessionsRes, config] = await Promise.all([api('GET', '/api/vehicles'),
+  api('GET', '/api/plans'), api('GET', '/api/sessions'), serverConfig()]);
 const vehicles = vehiclesRes.data?.vehicles || [];
 const plans = plansRes.data?.plans || [];
+// one live request per customer: the wizard sends them back to it instead of booking again
+const current = (sessionsRes.data?.sessions || []).find((s) => LIVE_STATES.includes(s.state));
 
 const state = {
   step: 1,
@@ -25,6 +30,8 @@ const state = {
   loading: false,
   error: '',
   watchBusy: new Set(), // mechanics that left the list busy: we still listen for their return
+  selectedNote: null,   // what happened to the selected mechanic since it was picked
+  adding: vehicles.length === 0, // step 1's "Add a vehicle" form is open
 };
 const city = me.city || 'Toronto';
 const selectionEnabled = me.mechanic_selection !== false;
@@ -51,9 +58,7 @@ function header(title) {
     el('div', { class: 'progress' },
       el('span', { class: 'label' }, `Step ${state.step} of 3`),
       el('span', { class: 'label' }, ['Vehicle', 'Plan', 'Mechanic'][state.step - 1])),
-    el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '1', 'aria-valuemax': '3',
-      'aria-valuenow': String(state.step), 'aria-label': 'Wizard progress' },
-      el('div', { style: `width:${(state.step / 3) * 100}%` })),
+    el('progress', { class: 'bar', max: '3', value: String(state.step), 'aria-label': `Step ${state.step} of 3` }),
     el('h1', { id: 'step-title', tabindex: '-1' }, title),
   ];
 }
@@ -82,15 +87,45 @@ function go(step) {
 }
 
 // ---- step 1 ----
+function addVehicle() {
+  if (!state.adding) {
+    return el('button', { class: 'btn btn-secondary btn-block', type: 'button', id: 'add-vehicle-open',
+      onclick: () => { state.adding = true; render(); document.getElementById('add-year')?.focus(); } }, 'Add a vehicle');
+  }
+  const error = el('p', { class: 'error-text', role: 'alert', id: 'vehicle-error' });
+  const form = el('form', { class: 'card', id: 'add-vehicle', 'aria-labelledby': 'add-h', novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const body = readVehicle(form, error);
+    if (!body) return;
+    const { status, data } = await api('POST', '/api/vehicles', body);
+    if (status !== 201) { error.textContent = data?.message || 'Could not add the vehicle.'; return; }
+    vehicles.push(data);
+    state.vehicleId = data.id;
+    state.adding = false;
+    render();
+    announce(`Added ${vehicleName(data)}; it is selected.`);
+    document.querySelector(`input[name="vehicle"][value="${CSS.escape(data.id)}"]`)?.focus();
+  } },
+  el('h2', { id: 'add-h' }, vehicles.length ? 'Add a vehicle' : 'Add your vehicle'),
+  vehicleFields('add'), error,
+  el('div', { class: 'actions tight end' },
+    vehicles.length ? el('button', { class: 'btn btn-secondary btn-small', type: 'button',
+      onclick: () => { state.adding = false; render(); document.getElementById('add-vehicle-open')?.focus(); } }, 'Cancel') : null,
+    el('button', { class: 'btn btn-primary btn-small', type: 'submit' }, 'Add vehicle')));
+  return form;
+}
+
 function stepVehicle() {
   const list = vehicles.length
     ? el('fieldset', { class: 'choices' }, el('legend', { class: 'label' }, 'Your vehicles'),
       vehicles.map((v) => choice('vehicle', v.id, v.id === state.vehicleId,
-        () => { state.vehicleId = v.id; }, el('span', { class: 'title' }, `${v.year} ${v.make} ${v.model}`))))
-    : el('p', { class: 'notice' }, 'You have no vehicle yet.');
+        () => { state.vehicleId = v.id; }, el('span', { class: 'title' }, vehicleName(v)))))
+    : el('p', { class: 'notice' }, 'You have no vehicle yet: add it here and it is selected.');
   return [
     ...header('Which vehicle needs help?'),
     list,
+    addVehicle(),
     actions(backButton(() => { location.href = '/'; }),
       el('button', { class: 'btn btn-primary', type: 'button', disabled: !state.vehicleId,
         onclick: () => go(2) }, 'Next')),
@@ -115,7 +150,7 @@ function mechanicCard(m) {
   const photo = m.profile_photo_url
     ? el('img', { src: m.profile_photo_url, alt: '' })
     : el('span', { class: 'initials' }, initials(m.name));
-  return choice('mechanic', m.id, state.selected === m.id, () => { state.selected = m.id; },
+  return choice('mechanic', m.id, state.selected === m.id, () => { state.selected = m.id; clearNote(); },
     el('span', { class: 'mech' },
       el('span', { class: 'avatar', 'aria-hidden': 'true' }, photo,
         el('span', { class: `badge is-${m.presence}` })),
@@ -125,10 +160,13 @@ function mechanicCard(m) {
           el('span', { class: 'rating' }, icon('star', 'icon icon-fill'), m.rating.toFixed(1),
             el('span', { class: 'sr-only' }, ' stars')),
           el('span', { class: 'sessions' }, `(${m.completed_sessions} sessions)`)),
-        el('span', { class: 'specs', style: 'display:block' }, m.specializations.join(' • ')),
+        el('span', { class: 'specs block' }, m.specializations.join(' • ')),
         el('span', { class: 'meta' },
           el('span', {}, icon('pin'), m.city),
-          el('span', {}, icon('clock'), `Usually joins in ${m.avgResponseTime} min`)),
+          // a join estimate only means something for a mechanic who is online now
+          m.presence === 'online'
+            ? el('span', {}, icon('clock'), `Usually joins in ${m.avgResponseTime} min`)
+            : m.last_seen_at ? el('span', {}, icon('clock'), `Last online ${ago(m.last_seen_at)}`) : null),
         presenceBadge(m.presence))));
 }
 
@@ -138,12 +176,16 @@ function mechanicList() {
     el('legend', { class: 'label' }, 'Select mechanic'),
     el('label', { class: 'choice first-available' },
       el('input', { type: 'radio', name: 'mechanic', value: 'any', checked: state.selected === 'any',
-        onchange: () => { state.selected = 'any'; } }),
+        onchange: () => { state.selected = 'any'; clearNote(); } }),
       el('span', { class: 'check', 'aria-hidden': 'true' }),
       el('span', { class: 'title' }, icon('bolt', 'icon icon-lg bolt'), 'First Available'),
-      el('span', { class: 'price', style: 'display:block' }, 'Fastest connection • Recommended')),
+      el('span', { class: 'price' }, 'Fastest connection • Recommended')),
     shown.map(mechanicCard));
-  const parts = [group];
+  const parts = [];
+  if (state.selectedNote) {
+    parts.push(el('div', { class: 'notice is-warn', id: 'selected-note' }, el('p', {}, state.selectedNote)));
+  }
+  parts.push(group);
   if (state.error) parts.push(el('p', { class: 'error-text', role: 'alert' }, state.error));
   if (!state.showAll && state.total > 3) {
     parts.push(el('button', { class: 'btn btn-link btn-block', type: 'button', id: 'view-all',
@@ -163,10 +205,10 @@ function stepMechanic() {
   const type = el('fieldset', { class: 'choices type-grid' },
     el('legend', { class: 'label' }, 'Mechanic type'),
     choice('type', 'standard', !state.isSpecialist, () => setSpecialist(false),
-      el('span', { class: 'title', style: 'display:block' }, 'Standard'),
+      el('span', { class: 'title' }, 'Standard'),
       el('span', { class: 'price' }, money(p.standard_price_cents))),
     choice('type', 'specialist', state.isSpecialist, () => setSpecialist(true),
-      el('span', { class: 'title', style: 'display:block' }, 'Brand Specialist'),
+      el('span', { class: 'title' }, 'Brand Specialist'),
       el('span', { class: 'price' }, `${money(p.specialist_price_cents)}${vehicle() ? ` · ${vehicle().make}` : ''}`)));
   const section = selectionEnabled
     ? el('section', { class: 'card', 'aria-labelledby': 'sel-h', 'aria-busy': state.loading ? 'true' : 'false' },
@@ -181,6 +223,12 @@ function stepMechanic() {
     actions(backButton(() => { stream.close(); go(2); }),
       el('button', { class: 'btn btn-primary', type: 'button', onclick: launch }, 'Launch session')),
   ];
+}
+
+function clearNote() {
+  if (!state.selectedNote) return;
+  state.selectedNote = null;
+  document.getElementById('selected-note')?.remove();
 }
 
 function renderStep3List() {
@@ -199,8 +247,19 @@ function renderStep3List() {
 }
 
 function render() {
+  if (current) {
+    show(view, el('h1', {}, 'You have a request in progress'),
+      el('div', { class: 'notice is-info' },
+        el('p', {}, `Your ${current.plan.name} request for the ${vehicleName(current.vehicle)} is still open. `
+          + 'You can book another session once it is over.'),
+        el('div', { class: 'actions' },
+          el('a', { class: 'btn btn-secondary', href: '/' }, 'Dashboard'),
+          el('a', { class: 'btn btn-primary', href: `/waiting?session=${encodeURIComponent(current.id)}` },
+            'Return to the waiting room'))));
+    return;
+  }
   const parts = state.step === 1 ? stepVehicle() : state.step === 2 ? stepPlan() : stepMechanic();
-  view.replaceChildren(...parts);
+  show(view, ...parts);
 }
 
 function setSpecialist(on) {
@@ -233,7 +292,10 @@ async function loadMechanics() {
   state.mechanics = data.mechanics;
   state.total = data.total;
   state.online = data.online;
-  if (state.selected !== 'any' && !state.mechanics.some((m) => m.id === state.selected)) state.selected = 'any';
+  if (state.selected !== 'any' && !state.mechanics.some((m) => m.id === state.selected)) {
+    state.selected = 'any';
+    state.selectedNote = 'The mechanic you selected is no longer available, so First Available is selected.';
+  }
   if (state.step === 3) {
     if (document.getElementById('mechanic-list')) renderStep3List(); else render();
   }
@@ -256,7 +318,10 @@ function applyPresence(p) {
     state.mechanics = state.mechanics.filter((x) => x.id !== p.id);
     state.total -= 1;
     if (m.presence === 'online') state.online -= 1;
-    if (state.selected === p.id) state.selected = 'any';
+    if (state.selected === p.id) {
+      state.selected = 'any';
+      state.selectedNote = `${m.name} is no longer available, so First Available is selected.`;
+    }
     announce(`${m.name} is no longer available.`);
     return true;
   }
@@ -273,11 +338,18 @@ function applyPresence(p) {
     state.watchBusy.add(p.id);
     if (state.selected === p.id) {
       state.selected = 'any';
-      announce(`${m.name} just started another session. First Available is selected.`);
+      state.selectedNote = `${m.name} just started another session, so First Available is selected.`;
+      announce(state.selectedNote);
     } else {
       announce(`${m.name} is now busy.`);
     }
+  } else if (state.selected === p.id && p.presence === 'offline') {
+    const windowSec = config.priority_window_seconds;
+    state.selectedNote = `${m.name} just went offline. You can keep them: they get your request first if they `
+      + `come back online${windowSec ? ` within ${duration(windowSec)}` : ''}. Or pick someone who is available now.`;
+    announce(state.selectedNote);
   } else {
+    if (state.selected === p.id) state.selectedNote = null; // back online: nothing to warn about
     announce(p.presence === 'online' ? `${m.name} is available now.` : `${m.name} is offline.`);
   }
   state.mechanics.sort(rank);
