@@ -41,7 +41,7 @@ after(async () => {
 });
 
 async function adminPage(width) {
-  const ctx = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+  const ctx = await browser.newContext({ viewport: { width, height: 900 } });
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));

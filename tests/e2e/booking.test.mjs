@@ -49,9 +49,9 @@ async function book(page, { vehicle, plan, mechanic, payment }) {
 }
 
 test('free session with John: priority offer, accept, end, rating', async () => {
-  const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const john = await mechanicOnline(mctx, 'john.smith@demo.test');
-  const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await cctx.newPage();
   await book(page, { vehicle: '2020 Tesla Model 3', plan: /^Free Session/, mechanic: /^John Smith/, payment: /^Free session/ });
 
@@ -91,11 +91,11 @@ test('free session with John: priority offer, accept, end, rating', async () => 
 });
 
 test('credits with Maria who declines: the request falls back to the broadcast', async () => {
-  const mctx = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const mctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const maria = await mechanicOnline(mctx, 'maria.garcia@demo.test');
   const sctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const sarah = await mechanicOnline(sctx, 'sarah.johnson@demo.test');
-  const cctx = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const cctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await cctx.newPage();
   await book(page, { vehicle: '2017 Honda Civic', plan: /^Standard Video/, mechanic: /^Maria Garcia/, payment: /^Credits/ });
 
@@ -131,7 +131,7 @@ test('card through the Stripe stand-in: checkout, webhook, routing, accept', asy
   try {
     const mctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const mike = await mechanicOnline(mctx, 'mike.chen@demo.test');
-    const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+    const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await cctx.newPage();
     await login(page, srv.url, 'alex@demo.test');
     await page.getByRole('button', { name: 'Start a session' }).click();

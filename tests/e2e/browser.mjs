@@ -8,14 +8,43 @@ const require = createRequire(import.meta.url);
 export const SHOTS = resolve('tests/e2e/screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
+// Every context of every browser test is watched (see guard below): its close() fails the
+// test when one of its pages had a console error, a CSP violation or a failed request. The
+// real CSP always applies: bypassCSP is refused, since it hid broken pages before.
 export async function launch() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     // this machine has no network beyond loopback: keep Chromium from reaching out
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-dev-shm-usage'],
+  });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options = {}) => {
+    if (options.bypassCSP) throw new Error('browser tests run under the real Content-Security-Policy');
+    const ctx = await newContext(options);
+    const allowed = [];
+    const guards = [];
+    await ctx.addInitScript(reportCspViolations);
+    ctx.on('page', (page) => guards.push(guard(page, `page ${guards.length + 1}`, allowed)));
+    const close = ctx.close.bind(ctx);
+    ctx.allow = (re, status) => allowed.push([re, status]);
+    ctx.problems = () => guards.flatMap((g) => g.problems);
+    ctx.close = async () => {
+      const problems = ctx.problems();
+      await close();
+      if (problems.length) throw new Error(`${problems.length} problem(s) on the pages:\n  ${problems.join('\n  ')}`);
+    };
+    return ctx;
+  };
+  return browser;
+}
+
+// In the page: CSP refusals become console errors with where they came from.
+function reportCspViolations() {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
   });
 }
 
@@ -42,41 +71,31 @@ export async function seriousViolations(page) {
 }
 
 // Watches a page for what a person would call broken: console errors (Chromium reports CSP
-// refusals there too), uncaught exceptions, CSP violations (reported by the page itself) and
-// failed requests (network errors and HTTP answers >= 400). allow(pattern, status) lets a
-// test say which failing answers it provokes on purpose (a wrong password's 401).
-export function guard(page, label = 'page') {
+// refusals there too), uncaught exceptions and failed requests (network errors and HTTP
+// answers >= 400). `allowed` lists [urlRegExp, status] pairs a test provokes on purpose
+// (a wrong password's 401), through ctx.allow().
+export function guard(page, label, allowed = []) {
   const problems = [];
-  const allowed = [];
   const isAllowed = (url, status) => allowed.some(([re, st]) => re.test(url) && (st === undefined || st === status));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    // Chromium logs every >= 400 answer as "Failed to load resource"; those are judged below
-    if (/Failed to load resource: the server responded with a status of/.test(text)) return;
-    problems.push(`console error: ${text} (${msg.location()?.url || ''})`);
+    // Chromium logs every answer >= 400 as "Failed to load resource"; the responses are judged below
+    if (/^Failed to load resource: the server responded with a status of/.test(text)) return;
+    problems.push(`${label}: console error: ${text} (${msg.location()?.url || ''})`);
   });
-  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('pageerror', (e) => problems.push(`${label}: uncaught: ${e.message}`));
   page.on('requestfailed', (req) => {
     const why = req.failure()?.errorText || '';
-    // a page left while an EventSource or fetch was open is not a failure
+    // a page left (or a stream closed) while a request was open is not a failure
     if (/ERR_ABORTED/.test(why)) return;
-    problems.push(`request failed: ${req.method()} ${req.url()} ${why}`);
+    problems.push(`${label}: request failed: ${req.method()} ${req.url()} ${why}`);
   });
   page.on('response', (res) => {
-    if (res.status() >= 400 && !isAllowed(res.url(), res.status())) problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+    if (res.status() >= 400 && !isAllowed(res.url(), res.status())) {
+      problems.push(`${label}: HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+    }
   });
-  page.on('dialog', (d) => { problems.push(`unexpected dialog: ${d.message()}`); d.dismiss(); });
-  page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
-    });
-  });
-  return {
-    allow(re, status) { allowed.push([re, status]); },
-    problems,
-    check() {
-      if (problems.length) throw new Error(`${label}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
-    },
-  };
+  page.on('dialog', (d) => { problems.push(`${label}: unexpected dialog: ${d.message()}`); d.dismiss(); });
+  return { problems };
 }

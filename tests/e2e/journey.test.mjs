@@ -50,8 +50,8 @@ const radioNames = (page) => page.locator('#mechanic-group input[name="mechanic"
   (inputs) => inputs.map((i) => i.closest('label').querySelector('.mech-name, .title').textContent.trim()));
 
 test('step 3 shows the selection, and John goes green and first live', async () => {
-  const customer = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-  const mechanic = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const customer = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const mechanic = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await customer.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
@@ -117,7 +117,7 @@ test('step 3 shows the selection, and John goes green and first live', async () 
 });
 
 test('the specialist toggle filters to the vehicle make', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   await toStep3(page);
   await pick(page, /^Brand Specialist/);
@@ -129,7 +129,7 @@ test('the specialist toggle filters to the vehicle make', async () => {
 });
 
 test('server text is shown as text, never run', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   let alerted = false;
   page.on('dialog', (d) => { alerted = true; d.dismiss(); });
@@ -143,7 +143,7 @@ test('server text is shown as text, never run', async () => {
 });
 
 test('a mechanic can be chosen with the keyboard only', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
   await toStep3(page);
   await page.getByRole('radio', { name: /^First Available/ }).focus();

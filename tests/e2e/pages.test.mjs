@@ -13,7 +13,7 @@ after(async () => { await browser?.close(); await srv?.stop(); srv?.cleanup(); }
 
 test('a visitor is sent to /login; login and dashboards pass axe at three widths', async () => {
   for (const width of [390, 768, 1280]) {
-    const ctx = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+    const ctx = await browser.newContext({ viewport: { width, height: 900 } });
     const page = await ctx.newPage();
     await page.goto(`${srv.url}/`);
     assert.equal(new URL(page.url()).pathname, '/login');
@@ -28,7 +28,7 @@ test('a visitor is sent to /login; login and dashboards pass axe at three widths
     await page.screenshot({ path: join(SHOTS, `dashboard-${width}.png`), fullPage: true });
     await ctx.close();
 
-    const mctx = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+    const mctx = await browser.newContext({ viewport: { width, height: 900 } });
     const mpage = await mctx.newPage();
     await login(mpage, srv.url, 'mike.chen@demo.test');
     assert.equal(new URL(mpage.url()).pathname, '/mechanic');

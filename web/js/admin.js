@@ -41,7 +41,31 @@ const windowForm = el('form', { class: 'window-form', 'aria-label': 'Metrics win
   el('div', { class: 'field' }, el('label', { for: 'win-to' }, 'To (UTC day, included)'), toInput),
   el('button', { class: 'btn btn-primary', type: 'submit' }, 'Show'));
 
-const metricsBody = el('div', { id: 'metrics', 'aria-busy': 'true' }, el('p', { class: 'muted' }, 'Loading the metrics…'));
+const metricsBody = el('div', { id: 'metrics', 'aria-busy': 'true' });
+
+// The metrics' shape with nothing counted yet: drawn at once, so the page keeps its layout
+// when the real numbers arrive (no shift under the reader's eyes).
+function blankBlock() {
+  return {
+    sessions: { total: 0, broadcast: 0, priority_broadcast: 0 },
+    share: { chosen_mechanic: null, first_available: null },
+    priority_acceptance: { rate: null, accepted: 0, ended: 0 },
+    fallback: { rate: null, fell_back: 0, left_priority: 0 },
+    expiry: { rate: null, expired: 0, routed: 0 },
+    time_to_start: { p50_seconds: null, p90_seconds: null, count: 0 },
+    nps: { score: null, answers: 0 },
+    escalation: { rate: null, escalated: 0, with_outcome: 0 },
+  };
+}
+function blankMetrics() {
+  return {
+    from: `${fromInput.value}T00:00:00Z`, to: new Date(Date.parse(`${toInput.value}T00:00:00Z`) + DAY).toISOString(),
+    overall: blankBlock(),
+    by_routing_type: { broadcast: blankBlock(), priority_broadcast: blankBlock() },
+    by_rollout_group: { selection: blankBlock(), control: blankBlock() },
+    daily: [],
+  };
+}
 
 // ---- the rollout ----
 const rolloutRange = el('input', { type: 'range', id: 'rollout-range', min: '0', max: '100', step: '1', value: '0', 'aria-label': 'Mechanic selection percentage (slider)' });
@@ -59,7 +83,7 @@ const rolloutForm = el('form', { class: 'rollout-form', onsubmit: (e) => { e.pre
 // ---- mechanics ----
 const statusSelect = el('select', { id: 'mech-status', onchange: () => loadMechanics() },
   ['pending', 'approved', 'suspended'].map((s) => el('option', { value: s }, s[0].toUpperCase() + s.slice(1))));
-const mechList = el('div', { id: 'mechanics', 'aria-live': 'polite' });
+const mechList = el('div', { id: 'mechanics', 'aria-live': 'polite' }, el('p', { class: 'muted' }, 'Loading the mechanics…'));
 
 main.replaceChildren(
   el('h1', {}, 'Operator'),
@@ -158,7 +182,7 @@ function chartBox(id, title, caption, summary, extra) {
     el('div', { class: 'chart-canvas' }, canvas), extra || null);
 }
 
-function renderMetrics(m) {
+function renderMetrics(m, { charts: draw = true } = {}) {
   const o = m.overall;
   const days = m.daily.length;
   const rateGroups = [
@@ -189,7 +213,7 @@ function renderMetrics(m) {
     el('h3', { class: 'label' }, 'All numbers by routing type and rollout group'),
     scroller('Metrics by routing type and rollout group', metricsTable(m)),
   );
-  drawCharts(m, rateGroups, types);
+  if (draw) drawCharts(m, rateGroups, types);
 }
 
 function drawCharts(m, rateGroups, types) {
@@ -303,5 +327,6 @@ async function act(m, verb) {
   await loadMechanics();
 }
 
+renderMetrics(blankMetrics(), { charts: false });
 await Promise.all([loadMetrics(), loadRollout(), loadMechanics()]);
 document.body.dataset.ready = 'true';
