@@ -57,8 +57,8 @@ test('free session with John: priority offer, accept, end, rating', async () => 
 
   await page.getByRole('heading', { name: 'Finding your mechanic' }).waitFor();
   await page.getByRole('button', { name: 'Connect me with the first available mechanic' }).waitFor();
-  assert.match(await page.locator('#countdown').textContent(), /^(10:00|9:5\d)$/);
-  await page.locator('#priority-note', { hasText: 'John Smith has been notified and has priority' }).waitFor();
+  assert.match(await page.getByRole('timer').first().textContent(), /^(10:00|9:5\d)$/);
+  await page.locator('#status-text', { hasText: 'John Smith is online and has your request.' }).waitFor();
   await page.screenshot({ path: join(SHOTS, 'waiting-1280.png'), fullPage: true });
   assert.deepEqual(await seriousViolations(page), []);
 
@@ -104,7 +104,7 @@ test('credits with Maria who declines: the request falls back to the broadcast',
   await maria.screenshot({ path: join(SHOTS, 'mechanic-offer-390.png'), fullPage: true });
   await offer.getByRole('button', { name: 'Decline' }).click();
 
-  await page.locator('#routing-log').getByText(/cannot take it; finding the next best match/).waitFor();
+  await page.locator('#routing-log').getByText("Maria Garcia can't take it; offering it to the next best matches.").waitFor();
   await page.locator('#routing-log').getByText(/Offered to \d+ mechanic/).waitFor();
   await page.screenshot({ path: join(SHOTS, 'waiting-390.png'), fullPage: true });
   assert.deepEqual(await seriousViolations(page), []);
@@ -116,6 +116,8 @@ test('credits with Maria who declines: the request falls back to the broadcast',
   await open.getByRole('button', { name: 'Accept' }).click();
   await page.getByRole('heading', { name: 'Your mechanic is ready' }).waitFor();
   assert.match(await page.locator('#assigned').textContent(), /Sarah Johnson/);
+  await sarah.getByRole('button', { name: 'End session' }).click(); // one live request per customer
+  await page.getByRole('heading', { name: 'Session ended' }).waitFor();
   await cctx.close();
   await sctx.close();
   await mctx.close();
@@ -152,7 +154,7 @@ test('card through the Stripe stand-in: checkout, webhook, routing, accept', asy
     assert.equal(standin.requests.at(-1).form['line_items[0][price_data][unit_amount]'], '4999');
     await page.getByRole('button', { name: 'Pay' }).click();
     await page.waitForURL(/\/waiting\?session=/);
-    await page.getByText(/Your request is with the best matching mechanics online/).waitFor({ timeout: 10000 });
+    await page.getByText('Your request was offered to 1 mechanic who is online now.', { exact: false }).waitFor({ timeout: 10000 });
     const offer = mike.locator('li.offer', { hasText: 'Open request' });
     await offer.waitFor({ timeout: 5000 });
     await offer.getByRole('button', { name: 'Accept' }).click();

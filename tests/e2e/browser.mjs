@@ -76,6 +76,7 @@ export async function seriousViolations(page) {
 // (a wrong password's 401), through ctx.allow().
 export function guard(page, label, allowed = []) {
   const problems = [];
+  // [re] alone allows any failure of those URLs (a stream cut by a restart), [re, status] that answer
   const isAllowed = (url, status) => allowed.some(([re, st]) => re.test(url) && (st === undefined || st === status));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
@@ -88,7 +89,7 @@ export function guard(page, label, allowed = []) {
   page.on('requestfailed', (req) => {
     const why = req.failure()?.errorText || '';
     // a page left (or a stream closed) while a request was open is not a failure
-    if (/ERR_ABORTED/.test(why)) return;
+    if (/ERR_ABORTED/.test(why) || isAllowed(req.url(), undefined)) return;
     problems.push(`${label}: request failed: ${req.method()} ${req.url()} ${why}`);
   });
   page.on('response', (res) => {

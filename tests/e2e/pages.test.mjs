@@ -41,6 +41,7 @@ test('a visitor is sent to /login; login and dashboards pass axe at three widths
 
 test('wrong password shows the error; a pending mechanic cannot switch on', async () => {
   const ctx = await browser.newContext();
+  ctx.allow(/\/api\/auth\/login$/, 401);
   const page = await ctx.newPage();
   await page.goto(`${srv.url}/login`);
   await page.getByLabel('Email').fill('alex@demo.test');
@@ -55,6 +56,7 @@ test('wrong password shows the error; a pending mechanic cannot switch on', asyn
 
 test('the mechanic switch works and logout ends the login', async () => {
   const ctx = await browser.newContext();
+  ctx.allow(/\/api\/me$/, 401); // the page behind the login asks who this is, then sends them to /login
   const page = await ctx.newPage();
   await login(page, srv.url, 'aisha.khan@demo.test');
   const sw = page.getByRole('switch', { name: 'Available for sessions' });
@@ -72,6 +74,7 @@ test('the mechanic switch works and logout ends the login', async () => {
 
 test('step 3 keeps up across a server restart without losing a change', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  ctx.allow(/\/api\/(presence\/stream|mechanics\/available)/); // cut by the restart, on purpose
   const page = await ctx.newPage();
   await login(page, srv.url, 'alex@demo.test');
   await page.goto(`${srv.url}/wizard`);

@@ -28,7 +28,7 @@ const STEP_TEXT = {
   priority_declined: (s) => `${prefName(s)} can't take it; offering it to the next best matches.`,
   priority_skipped: () => 'You asked for the first available mechanic.',
   priority_expired: (s) => `${prefName(s)} didn't accept in time; offering it to the next best matches.`,
-  broadcast: (s) => (s.count > 0 ? `Offered to ${plural(s.count, 'mechanic')} who are online.`
+  broadcast: (s) => (s.count > 0 ? `Offered to ${plural(s.count, 'mechanic')} who ${s.count === 1 ? 'is' : 'are'} online.`
     : 'No matching mechanic was online; waiting for the first one to come online.'),
   offer_added: (s) => `${s.mechanic_name} came online and was offered your request.`,
   accepted: (s) => `${s.mechanic_name} accepted your request.`,
@@ -59,7 +59,7 @@ function ratingForm() {
   const scale = el('fieldset', { class: 'scale' },
     el('legend', { class: 'label' }, 'How likely are you to recommend us to a friend?'),
     Array.from({ length: 11 }, (_, n) => el('label', { class: 'choice' },
-      el('input', { type: 'radio', name: 'score', value: String(n), 'aria-label': `${n} out of 10` }), String(n))));
+      el('input', { type: 'radio', name: 'score', value: String(n) }), String(n))));
   const comment = el('textarea', { id: 'comment', name: 'comment', maxlength: '2000' });
   return el('form', { class: 'card', id: 'rating', 'aria-label': 'Rate your session', onsubmit: async (e) => {
     e.preventDefault();
@@ -110,7 +110,7 @@ function statusCard() {
     const n = offeredCount();
     if (n > 0) {
       lines.dataset.case = 'broadcast';
-      say(`Your request was offered to ${plural(n, 'mechanic')} who are online now. The first to accept joins you.`);
+      say(`Your request was offered to ${plural(n, 'mechanic')} who ${n === 1 ? 'is' : 'are'} online now. The first to accept joins you.`);
     } else {
       lines.dataset.case = 'nobody-online';
       say('No matching mechanic is online right now. Your request goes to the first one who comes online.');
