@@ -28,6 +28,8 @@ async function layoutProblems(page) {
   return page.evaluate(() => {
     const out = [];
     const r = (e) => e.getBoundingClientRect();
+    // where the text itself is drawn (a block's box may be wider than its words)
+    const ink = (e) => { const range = document.createRange(); range.selectNodeContents(e); return [...range.getClientRects()]; };
     const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
     const visible = (e) => { const b = r(e); return b.width > 0 && b.height > 0; };
     if (document.documentElement.scrollWidth > innerWidth + 1) out.push(`page scrolls sideways (${document.documentElement.scrollWidth} > ${innerWidth})`);
@@ -35,7 +37,7 @@ async function layoutProblems(page) {
       const check = choice.querySelector('.check');
       const texts = [...choice.querySelectorAll('.title, .price, .mech-name, .rating, .sessions, .specs, .meta > span, .presence')].filter(visible);
       if (check && visible(check)) {
-        for (const t of texts) if (meets(r(check), r(t))) out.push(`"${t.textContent.trim().slice(0, 40)}" runs under the radio circle`);
+        for (const t of texts) if (ink(t).some((box) => meets(r(check), box))) out.push(`"${t.textContent.trim().slice(0, 40)}" runs under the radio circle`);
       }
       const title = choice.querySelector(':scope > .title');
       const price = choice.querySelector(':scope > .price');
@@ -84,7 +86,8 @@ async function pick(page, name) {
 async function goOnline(page, email) {
   await login(page, srv.url, email);
   const sw = page.getByRole('switch', { name: 'Available for sessions' });
-  await sw.click();
+  await sw.waitFor();
+  if (await sw.getAttribute('aria-checked') !== 'true') await sw.click();
   await page.locator('#own-status', { hasText: 'You are online' }).waitFor();
 }
 
@@ -221,7 +224,7 @@ test('a newcomer signs up, adds a vehicle, books First Available with nobody onl
   assert.match(log[2], /John Smith accepted/);
 
   // John ends it; the customer is asked the one question, on an 11-box scale
-  await john.page.getByRole('radio', { name: 'Resolved' }).check();
+  await john.page.getByRole('radio', { name: 'Resolved', exact: true }).check();
   await john.page.getByRole('button', { name: 'End session' }).click();
   await john.page.locator('#own-status', { hasText: 'You are online' }).waitFor();
   await page.getByRole('heading', { name: 'Session ended' }).waitFor();
@@ -238,7 +241,7 @@ test('a newcomer signs up, adds a vehicle, books First Available with nobody onl
   await page.getByRole('button', { name: 'Start a session' }).waitFor();
 
   // the account and the vehicles, now that nothing is in use
-  await page.getByLabel('City').fill('Mississauga');
+  await page.getByRole('textbox', { name: 'City', exact: true }).fill('Mississauga');
   await page.locator('#account').getByRole('button', { name: 'Save' }).click();
   await page.locator('#account-saved').getByText('Saved.').waitFor();
   await page.getByRole('button', { name: 'Edit 2019 Toyota Corolla' }).click();
@@ -254,6 +257,7 @@ test('a newcomer signs up, adds a vehicle, books First Available with nobody onl
   const me = await page.evaluate(() => fetch('/api/me').then((r) => r.json()));
   assert.equal(me.city, 'Mississauga');
   assert.deepEqual(await seriousViolations(page), []);
+  await goOffline(john.page);
   await john.ctx.close();
   await ctx.close();
 });

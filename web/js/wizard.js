@@ -172,6 +172,9 @@ function mechanicCard(m) {
 
 function mechanicList() {
   const shown = state.showAll ? state.mechanics : state.mechanics.slice(0, 3);
+  // the selected mechanic stays in view when a change moves them below the top 3
+  const picked = state.mechanics.find((m) => m.id === state.selected);
+  if (picked && !shown.includes(picked)) shown.push(picked);
   const group = el('fieldset', { class: 'choices', id: 'mechanic-group' },
     el('legend', { class: 'label' }, 'Select mechanic'),
     el('label', { class: 'choice first-available' },
