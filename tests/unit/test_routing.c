@@ -1745,6 +1745,169 @@ static void test_session_json_fields(void **state)
     json_decref(j);
 }
 
+/* SPEC §4.4 rule 2: offline by hand in the window is a decline, told to the mechanic as a
+ * withdrawal; they get no broadcast offer, now or when they return. */
+static void test_offline_by_hand_ends_window(void **state)
+{
+    struct fx *f = *state;
+    const char *all[] = {"pref", "ma", "mb", "mc"};
+    for (int i = 0; i < 4; i++) online(f, all[i]);
+    char id[PW_ID_LEN + 1];
+    create_credits(f, "pref", false, "veh-honda", id);
+    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    f->fc.now = T0 + 30000;
+    offline(f, "pref");
+    assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
+    struct frames fr = {0};
+    read_frames(ss, &fr);
+    assert_string_equal(steps(&fr), "priority_declined,broadcast");
+    step_is(step_frame(&fr, "priority_declined"), id, "priority_declined", "pref", -1, T0 + 30000);
+    step_is(step_frame(&fr, "broadcast"), id, "broadcast", NULL, 3, T0 + 30000);
+    struct offers os = offers_of(f, id);
+    assert_int_equal(offer_of(&os, "pref", PW_OFFER_PRIORITY)->outcome, PW_OFFER_DECLINED);
+    assert_string_equal(offer_ids(&os, PW_OFFER_BROADCAST, -1), "ma,mb,mc");
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 1);
+    assert_string_equal(fr.f[0].type, "offer_withdrawn");
+    assert_string_equal(str(fr.f[0].data, "session_id"), id);
+    assert_string_equal(str(fr.f[0].data, "reason"), "priority_ended");
+    /* back online during the broadcast: nothing for them */
+    online(f, "pref");
+    os = offers_of(f, id);
+    assert_null(offer_of(&os, "pref", PW_OFFER_BROADCAST));
+    read_frames(ss, &fr);
+    assert_int_equal(count_type(&fr, "routing"), 0);
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 0);
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
+    /* offline by hand again: the window is long over, nothing happens */
+    offline(f, "pref");
+    f->fc.now = T0 + WINDOW_MS + 1;
+    pw_routing_tick(&f->r);
+    assert_int_equal(stored_events(f).broadcast_steps, 1);
+    frames_free(&fr);
+    pw_sub_free(ps);
+    pw_sub_free(ss);
+}
+
+/* A presence timeout is not a decision: the window stays, the offer stays live. */
+static void test_timeout_keeps_window(void **state)
+{
+    struct fx *f = *state;
+    online(f, "pref");
+    online(f, "ma");
+    char id[PW_ID_LEN + 1];
+    create_credits(f, "pref", false, "veh-honda", id);
+    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    pw_presence_stream_opened(&f->p, mech(f, "ma")); /* ma stays seen */
+    f->fc.now = T0 + TIMEOUT_MS + 1000;
+    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(mech(f, "pref")->m.presence, PW_OFFLINE);
+    assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
+    struct frames fr = {0};
+    read_frames(ss, &fr);
+    assert_int_equal(count_type(&fr, "routing"), 0);
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 0);
+    struct offers os = offers_of(f, id);
+    assert_int_equal(offer_of(&os, "pref", PW_OFFER_PRIORITY)->outcome, PW_OFFER_LIVE);
+    /* back before the window ends: they take it */
+    online(f, "pref");
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    frames_free(&fr);
+    pw_sub_free(ps);
+    pw_sub_free(ss);
+}
+
+/* One live request per customer: refused before anything is charged or written. */
+static void test_one_live_session_per_customer(void **state)
+{
+    struct fx *f = *state;
+    char first[PW_ID_LEN + 1];
+    create_credits(f, NULL, false, "veh-honda", first);
+    int64_t seq = pw_hub_latest_seq(f->hub);
+    struct stored before = stored_events(f);
+    enum pw_payment pays[] = {PW_PAY_CREDITS, PW_PAY_FREE, PW_PAY_CARD};
+    for (int i = 0; i < 3; i++) {
+        struct pw_session s;
+        new_session(&s, "cust1", "veh-tesla", pays[i] == PW_PAY_FREE ? "free" : "video", false,
+                    NULL, pays[i] == PW_PAY_FREE ? 0 : VIDEO);
+        char live[PW_ID_LEN + 1] = "";
+        assert_int_equal(pw_routing_create(&f->r, &s, pays[i], live), PW_ELIVE);
+        assert_string_equal(live, first);
+        struct pw_session none;
+        assert_int_equal(store_session_get(f->st, s.id, &none), PW_ENOTFOUND);
+        pw_session_clear(&s);
+    }
+    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
+    assert_false(user(f, "cust1").free_session_used);
+    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(stored_events(f).n, before.n);
+    assert_int_equal(sessions_of(f, "cust1"), 1);
+    /* other customers are not held up; once it is over, the next one is allowed */
+    char other[PW_ID_LEN + 1];
+    create_credits_as(f, "cust4", NULL, false, "veh-4", other);
+    assert_int_equal(pw_routing_cancel(&f->r, first), PW_OK);
+    char next[PW_ID_LEN + 1];
+    create_credits(f, NULL, false, "veh-tesla", next);
+    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
+    /* a vehicle deleted since the API looked at it: not found, nothing charged */
+    assert_int_equal(pw_routing_cancel(&f->r, next), PW_OK);
+    struct pw_vehicle v = {.id = "veh-honda", .owner_id = "cust1"};
+    assert_int_equal(store_vehicle_change(f->st, &v, true, T0), PW_OK);
+    struct pw_session s;
+    new_session(&s, "cust1", "veh-honda", "video", false, NULL, VIDEO);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_ENOTFOUND);
+    pw_session_clear(&s);
+    assert_int_equal(balance(f, "cust1"), 10000);
+}
+
+/* The session object's steps: the payloads the session stream carried, oldest first. */
+static void test_session_json_steps(void **state)
+{
+    struct fx *f = *state;
+    online(f, "pref");
+    online(f, "ma");
+    struct pw_sub *all = NULL;
+    char id[PW_ID_LEN + 1];
+    int64_t before = pw_hub_latest_seq(f->hub);
+    create_credits(f, "pref", false, "veh-honda", id);
+    all = sub(f, "session", id);
+    pw_hub_replay(f->hub, all, before); /* every event of the session, as a reconnecting stream */
+    f->fc.now = T0 + 1000;
+    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
+    struct frames fr = {0};
+    read_frames(all, &fr);
+    assert_string_equal(steps(&fr), "priority_offered,priority_declined,broadcast,accepted");
+    struct pw_session s = get_session(f, id);
+    json_t *j = pw_session_json(&f->r, &s);
+    json_t *st = json_object_get(j, "steps");
+    assert_true(json_is_array(st));
+    size_t k = 0;
+    for (int i = 0; i < fr.n; i++) {
+        if (strcmp(fr.f[i].type, "routing") != 0) continue;
+        assert_true(k < json_array_size(st));
+        assert_true(json_equal(json_array_get(st, k), fr.f[i].data));
+        k++;
+    }
+    assert_int_equal(k, json_array_size(st));
+    json_decref(j);
+    /* up to a sequence number: only the steps the snapshot stands for */
+    int64_t upto = 0;
+    for (int i = 0; i < fr.n; i++)
+        if (!strcmp(fr.f[i].type, "routing") && !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
+            upto = fr.f[i].id;
+    j = pw_session_json_upto(&f->r, &s, upto);
+    st = json_object_get(j, "steps");
+    assert_int_equal(json_array_size(st), 2);
+    assert_string_equal(str(json_array_get(st, 1), "step"), "priority_declined");
+    json_decref(j);
+    pw_session_clear(&s);
+    frames_free(&fr);
+    pw_sub_free(all);
+}
+
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
@@ -1782,6 +1945,10 @@ int main(void)
         T(test_restart_past_window_and_lifetime_expires_without_broadcast),
         T(test_init_repairs_presence),
         T(test_session_json_fields),
+        T(test_offline_by_hand_ends_window),
+        T(test_timeout_keeps_window),
+        T(test_one_live_session_per_customer),
+        T(test_session_json_steps),
     };
 #undef T
     return test_db_run_both("routing", tests);
