@@ -1035,6 +1035,59 @@ static void test_session_claim(void **state)
     assert_int_equal(store_session_claim(f->st, "ghost", "v1", NULL), PW_ENOTFOUND);
 }
 
+/* Migration 5 on a database from before issue 11, where a customer could hold two live
+ * sessions: it applies (no constraint to break), both stay, and the next booking waits. */
+static void test_migration_5_on_two_live_sessions(void **state)
+{
+    struct fx *f = *state;
+    add_video_plan(f);
+    add_customer_with_vehicle(f, "u1", "v1");
+    add_session(f, "s1", "u1", "v1", PW_SESSION_BROADCAST, NOW);
+    add_session(f, "s2", "u1", "v1", PW_SESSION_ACCEPTED, NOW + 1);
+    int want = user_version(f);
+    assert_int_equal(want, 5);
+    store_close(f->st);
+    f->st = NULL;
+    /* back to version 4 */
+    if (f->db.pg) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "DROP INDEX %s.events_channel; DROP INDEX %s.sessions_vehicle; "
+                 "ALTER TABLE %s.vehicles DROP COLUMN deleted_at; "
+                 "UPDATE %s.schema_version SET version = 4",
+                 f->db.schema, f->db.schema, f->db.schema, f->db.schema);
+        assert_true(test_db_pg_exec(sql));
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP INDEX events_channel; DROP INDEX sessions_vehicle; "
+                                      "ALTER TABLE vehicles DROP COLUMN deleted_at; "
+                                      "PRAGMA user_version = 4",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    assert_int_equal(user_version(f), 4);
+    char err[256] = "";
+    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("migration 5: %s", err);
+    assert_int_equal(user_version(f), want);
+    struct pw_session x;
+    assert_int_equal(store_session_get(f->st, "s1", &x), PW_OK);
+    pw_session_clear(&x);
+    assert_int_equal(store_session_get(f->st, "s2", &x), PW_OK);
+    pw_session_clear(&x);
+    struct pw_vehicle v;
+    assert_int_equal(store_vehicle_get(f->st, "v1", &v), PW_OK);
+    assert_int_equal(v.deleted_at, 0);
+    char live[PW_ID_LEN + 1];
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", live), PW_ELIVE);
+    store_tx_rollback(f->st);
+    struct pw_vehicle edit = {.id = "v1", .owner_id = "u1"};
+    assert_int_equal(store_vehicle_change(f->st, &edit, true, NOW), PW_EVEHICLEINUSE);
+}
+
 /* A second node, blocked on a row lock the first holds (PostgreSQL only: SQLite has one
  * writer per database, and the event loop never waits inside a transaction). */
 struct other_node {
@@ -1147,7 +1200,7 @@ int main(void)
         T(test_listen_sees_other_commits),  T(test_idle_transaction_is_ended),
         T(test_user_profile_update),        T(test_vehicle_change_and_soft_delete),
         T(test_session_claim),              T(test_claims_queue_across_nodes),
-        T(test_events_of_channel),
+        T(test_events_of_channel),          T(test_migration_5_on_two_live_sessions),
     };
 #undef T
     return test_db_run_both("store", tests);
