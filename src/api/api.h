@@ -9,17 +9,24 @@
 void api_healthz(struct http_request *r);
 void api_readyz(struct http_request *r);
 
+
 /* auth.c */
 void api_auth_login(struct http_request *r);
 void api_auth_logout(struct http_request *r);
 void api_auth_register(struct http_request *r);
 void api_me(struct http_request *r);
+void api_me_update(struct http_request *r);
 json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csrf);
 
 /* catalog.c */
 void api_plans_list(struct http_request *r);
 void api_vehicles_list(struct http_request *r);
 void api_vehicles_create(struct http_request *r);
+void api_vehicles_update(struct http_request *r);
+void api_vehicles_delete(struct http_request *r);
+
+/* config.c: the server's routing figures, for the pages */
+void api_config(struct http_request *r);
 
 /* directory.c */
 void api_directory_available(struct http_request *r);

@@ -332,3 +332,47 @@ void api_me(struct http_request *r)
     if (!http_auth(r, HTTP_ANY_ROLE)) return;
     http_json(r, 200, api_me_json(r->app, r->user, r->login->csrf_token));
 }
+
+/* An optional profile field of PUT /api/me: absent or null = unchanged (*out NULL), else
+ * clean text of 1 to PW_PROFILE_CHARS characters. Answers 400 and returns false if not. */
+static bool profile_field(struct http_request *r, json_t *body, const char *key, const char **out)
+{
+    json_t *v = json_object_get(body, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return true;
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    if (!s || n != json_string_length(v) || !pw_text_is_clean(s, n) ||
+        pw_utf8_chars(s, n) < 1 || pw_utf8_chars(s, n) > PW_PROFILE_CHARS) {
+        http_errorf(r, PW_EINVAL, "\"%s\" must be text of 1 to %d characters without control "
+                    "characters.", key, PW_PROFILE_CHARS);
+        return false;
+    }
+    *out = s;
+    return true;
+}
+
+/* PUT /api/me {"name","city"}: a customer's (or admin's) own account. A mechanic's name and
+ * city are those of their mechanic profile, which the directory shows: not changed here. */
+void api_me_update(struct http_request *r)
+{
+    if (!http_auth(r, HTTP_ANY_ROLE)) return;
+    if (r->user->role == PW_ROLE_MECHANIC) {
+        http_error(r, PW_EFORBIDDEN, "A mechanic's name and city are part of the mechanic "
+                                     "profile; change them there.");
+        return;
+    }
+    json_t *body = http_json_body(r);
+    if (!body) return;
+    const char *name, *city;
+    if (profile_field(r, body, "name", &name) && profile_field(r, body, "city", &city)) {
+        struct pw_user u;
+        pw_err e = store_user_update_profile(r->app->store, r->user->id, name, city);
+        if (!e) e = store_user_by_id(r->app->store, r->user->id, &u);
+        if (e)
+            http_error(r, e, NULL);
+        else
+            http_json(r, 200, api_me_json(r->app, &u, r->login->csrf_token));
+    }
+    json_decref(body);
+}

@@ -67,12 +67,9 @@ static bool text_field(struct http_request *r, json_t *body, const char *key, ch
     return true;
 }
 
-void api_vehicles_create(struct http_request *r)
+/* The {"year","make","model"} of POST and PUT, validated into v; answers 400 if not. */
+static bool read_vehicle(struct http_request *r, json_t *body, struct pw_vehicle *v)
 {
-    if (!http_auth(r, 1u << PW_ROLE_CUSTOMER)) return;
-    json_t *body = http_json_body(r);
-    if (!body) return;
-    struct pw_vehicle v = {0};
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -81,9 +78,22 @@ void api_vehicles_create(struct http_request *r)
     if (!json_is_integer(year) || json_integer_value(year) < 1900 ||
         json_integer_value(year) > max_year) {
         http_errorf(r, PW_EINVAL, "\"year\" must be a whole number from 1900 to %d.", max_year);
-    } else if (text_field(r, body, "make", v.make, sizeof v.make) &&
-               text_field(r, body, "model", v.model, sizeof v.model)) {
-        v.year = (int)json_integer_value(year);
+        return false;
+    }
+    if (!text_field(r, body, "make", v->make, sizeof v->make) ||
+        !text_field(r, body, "model", v->model, sizeof v->model))
+        return false;
+    v->year = (int)json_integer_value(year);
+    return true;
+}
+
+void api_vehicles_create(struct http_request *r)
+{
+    if (!http_auth(r, 1u << PW_ROLE_CUSTOMER)) return;
+    json_t *body = http_json_body(r);
+    if (!body) return;
+    struct pw_vehicle v = {0};
+    if (read_vehicle(r, body, &v)) {
         pw_uuid_random(v.id);
         snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user->id);
         pw_err e = store_vehicle_insert(r->app->store, &v);
@@ -93,4 +103,40 @@ void api_vehicles_create(struct http_request *r)
             http_json(r, 201, vehicle_json(&v));
     }
     json_decref(body);
+}
+
+/* PUT and DELETE of /api/vehicles/{id}: the check (is a session of it live?) and the change
+ * are one transaction under the vehicle's row lock, which a new session takes too. */
+static void vehicle_change(struct http_request *r, const struct pw_vehicle *v, bool remove)
+{
+    pw_err e = store_vehicle_change(r->app->store, v, remove, pw_clock_now(&r->app->clock));
+    if (e == PW_ENOTFOUND) /* someone else's, unknown or deleted: all look the same */
+        http_error(r, e, "No such vehicle among yours.");
+    else if (e)
+        http_error(r, e, NULL);
+    else if (remove)
+        http_no_content(r);
+    else
+        http_json(r, 200, vehicle_json(v));
+}
+
+void api_vehicles_update(struct http_request *r)
+{
+    if (!http_auth(r, 1u << PW_ROLE_CUSTOMER)) return;
+    json_t *body = http_json_body(r);
+    if (!body) return;
+    struct pw_vehicle v = {0};
+    snprintf(v.id, sizeof v.id, "%s", r->param);
+    snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user->id);
+    if (read_vehicle(r, body, &v)) vehicle_change(r, &v, false);
+    json_decref(body);
+}
+
+void api_vehicles_delete(struct http_request *r)
+{
+    if (!http_auth(r, 1u << PW_ROLE_CUSTOMER)) return;
+    struct pw_vehicle v = {0};
+    snprintf(v.id, sizeof v.id, "%s", r->param);
+    snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user->id);
+    vehicle_change(r, &v, true);
 }

@@ -142,7 +142,8 @@ void api_sessions_create(struct http_request *r)
     if (!(intake = read_intake(r, json_object_get(body, "intake")))) goto out;
 
     pw_err e = store_vehicle_get(app->store, vehicle_id, &vehicle);
-    if (e == PW_ENOTFOUND || (!e && strcmp(vehicle.owner_id, r->user->id) != 0)) {
+    if (e == PW_ENOTFOUND ||
+        (!e && (strcmp(vehicle.owner_id, r->user->id) != 0 || vehicle.deleted_at != 0))) {
         http_error(r, PW_ENOTFOUND, "No such vehicle among yours.");
         goto out;
     }
@@ -187,8 +188,16 @@ void api_sessions_create(struct http_request *r)
     s.waiver_accepted_at = pw_clock_now(&app->clock);
     snprintf(s.rollout_group, sizeof s.rollout_group, "%s",
              pw_rollout_selected(app->rollout_percent, r->user->id) ? "selection" : "control");
-    if ((e = pw_routing_create(&app->routing, &s, pay))) {
-        http_error(r, e, NULL);
+    char live_id[PW_ID_LEN + 1] = "";
+    if ((e = pw_routing_create(&app->routing, &s, pay, live_id))) {
+        if (e == PW_ELIVE) /* the id lets the page offer "Return to the waiting room" */
+            http_json(r, pw_err_status(e),
+                      json_pack("{s:s, s:s, s:s}", "error", pw_err_code(e), "message",
+                                pw_err_message(e), "session_id", live_id));
+        else if (e == PW_ENOTFOUND) /* deleted in the meantime */
+            http_error(r, e, "No such vehicle among yours.");
+        else
+            http_error(r, e, NULL);
         goto out;
     }
     if (pay == PW_PAY_CARD) {
@@ -454,7 +463,8 @@ void api_sessions_stream(struct http_request *r)
     if (api_stream_can_replay(r, &last)) {
         pw_hub_replay(app->hub, sub, last);
     } else {
-        json_t *obj = pw_session_json(&app->routing, &s);
+        /* the steps up to the snapshot's id; the later ones follow as events */
+        json_t *obj = pw_session_json_upto(&app->routing, &s, pw_hub_latest_seq(app->hub));
         char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(3));
         json_decref(obj);
         struct pw_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;

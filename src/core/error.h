@@ -20,6 +20,10 @@
     X(PW_EBUSY, 409, "busy", "You are in a session; end it first.")                                \
     X(PW_ETAKEN, 409, "taken", "This session was already taken, cancelled or expired.")           \
     X(PW_EFREEUSED, 409, "free_session_used", "The free session was already used.")              \
+    X(PW_EVEHICLEINUSE, 409, "vehicle_in_use",                                                    \
+      "A session of this vehicle is in progress; change it once the session is over.")         \
+    X(PW_ELIVE, 409, "session_in_progress",                                                       \
+      "You already have a session request in progress; finish or cancel it first.")           \
     X(PW_ENOTOFFERED, 403, "not_offered", "This session was not offered to you.")                \
     X(PW_ECREDITS, 402, "insufficient_credits", "Not enough credits for this session.")          \
     X(PW_ECARD, 400, "card_unavailable", "Card payments are not configured on this server.")     \

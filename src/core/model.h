@@ -24,13 +24,16 @@ bool pw_mechanic_status_parse(const char *s, enum pw_mechanic_status *out);
 #define PW_URL_MAX 500
 #define PW_TAGS_MAX 8
 #define PW_TAG_MAX 40
+/* An account's own name and city (PUT /api/me): characters, and the bytes they may take */
+#define PW_PROFILE_CHARS 100
+#define PW_PROFILE_BYTES (PW_PROFILE_CHARS * 4)
 
 struct pw_user {
     char id[PW_ID_LEN + 1];
     char email[PW_EMAIL_MAX + 1]; /* stored lower-case */
-    char name[PW_NAME_MAX + 1];
+    char name[PW_PROFILE_BYTES + 1]; /* register takes PW_NAME_MAX bytes, PUT /api/me more */
     enum pw_role role;
-    char city[PW_CITY_MAX + 1];
+    char city[PW_PROFILE_BYTES + 1];
     int64_t credit_balance_cents;
     bool free_session_used;
     char mechanic_id[PW_ID_LEN + 1]; /* "" unless role is mechanic */
@@ -65,6 +68,7 @@ struct pw_vehicle {
     int year;
     char make[PW_TAG_MAX + 1];
     char model[PW_TAG_MAX + 1];
+    int64_t deleted_at; /* 0 = not deleted; a deleted vehicle stays for its past sessions */
 };
 
 struct pw_plan {

@@ -84,6 +84,9 @@ void http_respond(struct http_request *r, unsigned status, struct MHD_Response *
 /* Answers with a response someone else keeps (a cache); it must outlive the queueing. */
 void http_respond_borrowed(struct http_request *r, unsigned status, struct MHD_Response *resp);
 void http_redirect(struct http_request *r, const char *location);
+void http_no_content(struct http_request *r); /* 204 */
+/* Replaces the "no-store" of a JSON answer just made (an answer that may be kept). */
+void http_set_cache_control(struct http_request *r, const char *value);
 
 /* Runs job on a worker thread; the request waits (its connection suspended) until the
  * job's done() answers and calls http_resume(). */

@@ -98,6 +98,22 @@ void http_errorf(struct http_request *r, pw_err e, const char *fmt, ...)
     http_error(r, e, msg);
 }
 
+void http_no_content(struct http_request *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return;
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    common_headers(r, resp);
+    http_respond(r, 204, resp);
+}
+
+void http_set_cache_control(struct http_request *r, const char *value)
+{
+    if (!r->response || r->response_borrowed) return;
+    MHD_del_response_header(r->response, "Cache-Control", "no-store");
+    MHD_add_response_header(r->response, "Cache-Control", value);
+}
+
 void http_redirect(struct http_request *r, const char *location)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);

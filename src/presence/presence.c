@@ -60,7 +60,7 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
     pw_log(PW_LOG_INFO, "presence",
            json_pack("{s:s, s:s, s:s, s:I}", "mechanic_id", m->m.id, "presence",
                      pw_presence_name(to), "reason", reason, "seq", (json_int_t)ev.seq));
-    if (p->on_change && from != to) p->on_change(p->on_change_ctx, m, from, to);
+    if (p->on_change && from != to) p->on_change(p->on_change_ctx, m, from, to, reason);
     return PW_OK;
 }
 

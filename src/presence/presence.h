@@ -22,8 +22,10 @@ struct pw_presence {
     int64_t timeout_ms;
     uint64_t changes;   /* counters for /metrics */
     uint64_t timeouts;
-    /* told after every change is stored and published (routing: late joiners, busy) */
-    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_state from, enum pw_state to);
+    /* told after every change is stored and published (routing: late joiners, busy, a
+     * preferred mechanic going offline by hand), with the reason the event carries */
+    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_state from, enum pw_state to,
+                      const char *reason);
     void *on_change_ctx;
 };
 

@@ -1,5 +1,6 @@
 #include "routing/routing.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,31 @@ static json_t *intake_or_empty(const struct pw_session *s)
     return j ? j : json_object();
 }
 
+static void add_step(void *ctx, const struct store_event *ev)
+{
+    json_t *step = json_loads(ev->payload, 0, NULL);
+    if (step) json_array_append_new(ctx, step);
+}
+
+/* Every routing step of s so far: exactly what its stream sent, read back from the events
+ * (which are never pruned), oldest first. */
+static json_t *steps_json(struct pw_routing *r, const struct pw_session *s, int64_t upto)
+{
+    char channel[PW_ID_LEN + 16];
+    session_channel(s->id, channel);
+    json_t *steps = json_array();
+    if (store_events_of_channel(r->store, channel, "routing", upto, add_step, steps) != PW_OK)
+        pw_log(PW_LOG_WARN, "could not read the steps of a session",
+               json_pack("{s:s}", "session_id", s->id));
+    return steps;
+}
+
 json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
+{
+    return pw_session_json_upto(r, s, INT64_MAX);
+}
+
+json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, int64_t upto)
 {
     struct details d;
     load_details(r, s, &d);
@@ -120,6 +145,7 @@ json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
                             : json_null());
     json_object_set_new(o, "outcome", s->outcome[0] ? json_string(s->outcome) : json_null());
     json_object_set_new(o, "rating", s->rating_score >= 0 ? json_integer(s->rating_score) : json_null());
+    json_object_set_new(o, "steps", steps_json(r, s, upto));
     return o;
 }
 
@@ -302,7 +328,8 @@ static pw_err start_routing(struct pw_routing *r, struct pw_session *s)
     return e ? e : broadcast(r, s);
 }
 
-pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay)
+pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay,
+                         char live_id[PW_ID_LEN + 1])
 {
     int64_t now = pw_clock_now(r->clock);
     s->created_at = now;
@@ -314,7 +341,9 @@ pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_pay
     snprintf(s->payment_status, sizeof s->payment_status, "pending");
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
-    if (pay == PW_PAY_FREE) e = store_user_use_free(r->store, s->customer_id);
+    /* before any charge: another live session of the customer, or a vehicle deleted since */
+    e = store_session_claim(r->store, s->customer_id, s->vehicle_id, live_id);
+    if (!e && pay == PW_PAY_FREE) e = store_user_use_free(r->store, s->customer_id);
     if (!e && pay == PW_PAY_CREDITS) e = store_user_debit(r->store, s->customer_id, s->price_cents);
     if (!e) e = store_session_insert(r->store, s);
     if (!e && pay != PW_PAY_CARD) e = start_routing(r, s);
@@ -338,9 +367,11 @@ pw_err pw_routing_paid(struct pw_routing *r, const char *session_id)
 }
 
 /* Ends the priority window of s (in the caller's transaction): the preferred mechanic's
- * offer is withdrawn (unless they declined it) and the session is broadcast. */
-static pw_err end_priority(struct pw_routing *r, struct pw_session *s,
-                           const char *why)
+ * offer, unless they declined it, is closed as close_as and withdrawn (reason
+ * "priority_ended"), and the session is broadcast. Closed as declined (they went offline by
+ * hand), the offer keeps them out of this session's broadcast, also when they come back. */
+static pw_err end_priority(struct pw_routing *r, struct pw_session *s, const char *why,
+                           enum pw_offer_outcome close_as)
 {
     struct store_transition t = {.from = MASK(PW_SESSION_PRIORITY), .to = PW_SESSION_BROADCAST,
                                  .at = pw_clock_now(r->clock)};
@@ -349,8 +380,7 @@ static pw_err end_priority(struct pw_routing *r, struct pw_session *s,
     s->state = PW_SESSION_BROADCAST;
     struct pw_dir_mechanic *pref = pw_directory_get(r->dir, s->preferred_mechanic_id);
     int closed = 0;
-    e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, PW_OFFER_WITHDRAWN, t.at,
-                           &closed);
+    e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, close_as, t.at, &closed);
     if (!e && closed) e = tell_holder(r, s->preferred_mechanic_id, s->id, "offer_withdrawn",
                                       "priority_ended");
     if (!e) e = step(r, s, why, pref, -1);
@@ -358,7 +388,8 @@ static pw_err end_priority(struct pw_routing *r, struct pw_session *s,
 }
 
 /* Runs the priority end for one session in its own transaction. */
-static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *why)
+static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *why,
+                              enum pw_offer_outcome close_as)
 {
     struct pw_session s;
     pw_err e = store_session_get(r->store, id, &s);
@@ -367,7 +398,7 @@ static pw_err priority_end_tx(struct pw_routing *r, const char *id, const char *
         pw_session_clear(&s);
         return PW_ETAKEN;
     }
-    if (!(e = store_tx_begin(r->store))) e = finish(r, end_priority(r, &s, why));
+    if (!(e = store_tx_begin(r->store))) e = finish(r, end_priority(r, &s, why, close_as));
     pw_session_clear(&s);
     return e;
 }
@@ -424,7 +455,7 @@ pw_err pw_routing_cancel(struct pw_routing *r, const char *session_id)
 
 pw_err pw_routing_skip(struct pw_routing *r, const char *session_id)
 {
-    return priority_end_tx(r, session_id, "priority_skipped");
+    return priority_end_tx(r, session_id, "priority_skipped", PW_OFFER_WITHDRAWN);
 }
 
 /* The offer m holds for s, checked: PW_ENOTOFFERED if never offered, PW_ETAKEN if it ended. */
@@ -491,7 +522,7 @@ pw_err pw_routing_decline(struct pw_routing *r, const char *session_id, struct p
                            &closed);
     if (!e && !closed) e = PW_ETAKEN;
     if (!e && o.kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
-        e = end_priority(r, &s, "priority_declined");
+        e = end_priority(r, &s, "priority_declined", PW_OFFER_WITHDRAWN);
     e = finish(r, e);
     if (!e) r->declined++;
 out:
@@ -565,7 +596,7 @@ static void collect_preferred(void *ctx, const struct pw_session *s)
 }
 
 void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,
-                                 enum pw_state to)
+                                 enum pw_state to, const char *reason)
 {
     (void)from;
     struct pw_routing *r = ctx;
@@ -577,7 +608,14 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_s
         /* the preferred mechanic became busy: their windows end now */
         if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
             for (size_t i = 0; i < c.sessions.n; i++)
-                priority_end_tx(r, c.sessions.ids[i], "priority_expired");
+                priority_end_tx(r, c.sessions.ids[i], "priority_expired", PW_OFFER_WITHDRAWN);
+    } else if (to == PW_OFFLINE && reason && strcmp(reason, PW_REASON_MANUAL) == 0) {
+        /* offline by hand is a decline (SPEC §4.4 rule 2); a timeout is not: they may be back
+         * before the window ends. Each end is one conditional UPDATE, so it happens once even
+         * if another node ends the same window at the same moment. */
+        if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
+            for (size_t i = 0; i < c.sessions.n; i++)
+                priority_end_tx(r, c.sessions.ids[i], "priority_declined", PW_OFFER_DECLINED);
     }
     free(c.sessions.ids);
 }
@@ -600,7 +638,7 @@ static void withdraw_for_suspension(void *ctx, const struct pw_offer *o)
         if (!e && closed)
             e = tell_holder(r, c->m->m.id, s.id, "offer_withdrawn", "suspended");
         if (!e && o->kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
-            e = end_priority(r, &s, "priority_expired");
+            e = end_priority(r, &s, "priority_expired", PW_OFFER_WITHDRAWN);
         finish(r, e);
     }
     pw_session_clear(&s);
@@ -624,7 +662,7 @@ static void fire(void *ctx, const char *session_id, int kind)
 {
     struct pw_routing *r = ctx;
     if (kind == 0) {
-        priority_end_tx(r, session_id, "priority_expired");
+        priority_end_tx(r, session_id, "priority_expired", PW_OFFER_WITHDRAWN);
         return;
     }
     struct pw_session s;

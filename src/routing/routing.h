@@ -48,8 +48,13 @@ enum pw_payment { PW_PAY_FREE, PW_PAY_CREDITS, PW_PAY_CARD };
 /* Creates the session s (filled and validated by the API: ids, plan, price, intake...) with
  * its payment in one transaction: the free session used, or the credits debited (PW_ECREDITS
  * / PW_EFREEUSED otherwise). Free and credits start routing at once; card waits in
- * awaiting_payment for pw_routing_paid(). */
-pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay);
+ * awaiting_payment for pw_routing_paid(). One live request per customer: PW_ELIVE, nothing
+ * charged, while another session of theirs is awaiting_payment, priority, broadcast or
+ * accepted (its id in live_id, which may be NULL); PW_ENOTFOUND when the vehicle is not
+ * theirs or was deleted. Both are checked under row locks in the same transaction, so they
+ * hold against concurrent requests on any node. */
+pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_payment pay,
+                         char live_id[PW_ID_LEN + 1]);
 /* The card payment arrived: start routing (once; later calls are no-ops). */
 pw_err pw_routing_paid(struct pw_routing *r, const char *session_id);
 
@@ -69,12 +74,17 @@ void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic 
 void pw_routing_withdraw_offers(struct pw_routing *r, struct pw_dir_mechanic *m);
 
 /* The presence hook: late joiners of broadcasts, and priority windows of a mechanic who
- * became busy. */
+ * became busy or switched themself offline by hand (reason "manual": a decline; a timeout
+ * leaves the window open). Only the process that made the change calls it. */
 void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,
-                                 enum pw_state to);
+                                 enum pw_state to, const char *reason);
 
-/* The session object of SPEC §4.7 (checkout_url only while unpaid). */
+/* The session object of SPEC §4.7 (checkout_url only while unpaid), with its "steps": the
+ * payloads of its routing events, oldest first (one query). */
 json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s);
+/* The same with only the steps up to event upto (a stream's snapshot: the later ones follow
+ * as events). */
+json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, int64_t upto);
 /* The offer event payload of SPEC §4.7. */
 json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o);
 

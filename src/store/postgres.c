@@ -772,6 +772,21 @@ static pw_err pg_events_after(struct store *st, int64_t after, int limit, store_
     return r ? each_event(r, fn, ctx) : e;
 }
 
+static pw_err pg_events_of_channel(struct store *st, const char *channel, const char *type,
+                                   int64_t upto, store_event_fn fn, void *ctx)
+{
+    struct params p = {0};
+    p_text(&p, channel);
+    p_text(&p, type);
+    p_int(&p, upto);
+    pw_err e;
+    PGresult *r = run(PG(st),
+                      "SELECT seq, type, channel, payload, created_at FROM events "
+                      "WHERE channel = $1 AND type = $2 AND seq <= $3 ORDER BY seq",
+                      &p, "events_of_channel", &e);
+    return r ? each_event(r, fn, ctx) : e;
+}
+
 static pw_err pg_event_latest_seq(struct store *st, int64_t *seq)
 {
     /* the newest committed event. Unlike SQLite's sqlite_sequence this is not the
@@ -866,6 +881,7 @@ static void read_vehicle(const PGresult *r, int i, struct pw_vehicle *v)
     v->year = col_int(r, i, 2);
     col_copy(r, i, 3, v->make, sizeof v->make);
     col_copy(r, i, 4, v->model, sizeof v->model);
+    v->deleted_at = col_i64(r, i, 5); /* NULL reads as 0 */
 }
 
 static pw_err pg_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx)
@@ -874,8 +890,8 @@ static pw_err pg_vehicles_of(struct store *st, const char *owner_id, store_vehic
     p_text(&p, owner_id);
     pw_err e;
     PGresult *r = run(PG(st),
-                      "SELECT id, owner_id, year, make, model FROM vehicles "
-                      "WHERE owner_id = $1 ORDER BY created_at, id",
+                      "SELECT id, owner_id, year, make, model, deleted_at FROM vehicles "
+                      "WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
                       &p, "vehicles_of", &e);
     if (!r) return e;
     for (int i = 0, n = PQntuples(r); i < n; i++) {
@@ -893,11 +909,107 @@ static pw_err pg_vehicle_get(struct store *st, const char *id, struct pw_vehicle
     p_text(&p, id);
     PGresult *r;
     pw_err e = query_row(PG(st),
-                         "SELECT id, owner_id, year, make, model FROM vehicles "
+                         "SELECT id, owner_id, year, make, model, deleted_at FROM vehicles "
                          "WHERE id = $1",
                          &p, "vehicle_get", &r);
     if (e) return e;
     read_vehicle(r, 0, out);
+    PQclear(r);
+    return PW_OK;
+}
+
+/* A row lock held to the end of the transaction. FOR NO KEY UPDATE: two lockers of one
+ * row queue (on any node), while inserts that only reference the row (FOR KEY SHARE) do
+ * not wait. Under READ COMMITTED each later statement of the transaction reads with a new
+ * snapshot, so it sees whatever the previous holder committed. */
+static pw_err lock_row(struct pg *s, const char *sql, const struct params *p, const char *what)
+{
+    PGresult *r;
+    pw_err e = query_row(s, sql, p, what, &r);
+    if (!e) PQclear(r);
+    return e;
+}
+
+static pw_err pg_vehicle_lock(struct store *st, const char *id, const char *owner_id)
+{
+    struct params p = {0};
+    p_text(&p, id);
+    p_text(&p, owner_id);
+    return lock_row(PG(st),
+                    "SELECT 1 FROM vehicles WHERE id = $1 AND owner_id = $2 "
+                    "AND deleted_at IS NULL FOR NO KEY UPDATE",
+                    &p, "vehicle_lock");
+}
+
+static pw_err pg_vehicle_update(struct store *st, const struct pw_vehicle *v)
+{
+    struct params p = {0};
+    p_int(&p, v->year);
+    p_text(&p, v->make);
+    p_text(&p, v->model);
+    p_text(&p, v->id);
+    int n;
+    pw_err e = pg_write(PG(st),
+                        "UPDATE vehicles SET year = $1, make = $2, model = $3 "
+                        "WHERE id = $4 AND deleted_at IS NULL",
+                        &p, "vehicle_update", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err pg_vehicle_delete(struct store *st, const char *id, int64_t at)
+{
+    struct params p = {0};
+    p_int(&p, at);
+    p_text(&p, id);
+    int n;
+    pw_err e = pg_write(PG(st),
+                        "UPDATE vehicles SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+                        &p, "vehicle_delete", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err pg_user_lock(struct store *st, const char *id)
+{
+    struct params p = {0};
+    p_text(&p, id);
+    return lock_row(PG(st), "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE", &p,
+                    "user_lock");
+}
+
+static pw_err pg_user_update_profile(struct store *st, const char *id, const char *name,
+                                     const char *city)
+{
+    struct params p = {0};
+    p_text(&p, name);
+    p_text(&p, city);
+    p_text(&p, id);
+    int n;
+    pw_err e = pg_write(PG(st),
+                        "UPDATE users SET name = coalesce($1, name), city = coalesce($2, city) "
+                        "WHERE id = $3",
+                        &p, "user_update_profile", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+#define LIVE_STATES "('awaiting_payment','priority','broadcast','accepted')"
+
+static pw_err pg_session_live_find(struct store *st, const char *customer_id,
+                                   const char *vehicle_id, char out[PW_ID_LEN + 1])
+{
+    struct params p = {0};
+    p_text(&p, customer_id ? customer_id : vehicle_id);
+    PGresult *r;
+    pw_err e = customer_id
+                   ? query_row(PG(st),
+                               "SELECT id FROM sessions WHERE customer_id = $1 AND state IN "
+                               LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1",
+                               &p, "session_live_find", &r)
+                   : query_row(PG(st),
+                               "SELECT id FROM sessions WHERE vehicle_id = $1 AND state IN "
+                               LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1",
+                               &p, "session_live_find", &r);
+    if (e) return e;
+    col_copy(r, 0, 0, out, PW_ID_LEN + 1);
     PQclear(r);
     return PW_OK;
 }
@@ -1562,6 +1674,7 @@ static const struct store_ops postgres_ops = {
     .events_tail = pg_events_tail,
     .event_latest_seq = pg_event_latest_seq,
     .events_after = pg_events_after,
+    .events_of_channel = pg_events_of_channel,
     .events_write = pg_events_write,
     .listen_fd = pg_listen_fd,
     .listen_poll = pg_listen_poll,
@@ -1570,6 +1683,12 @@ static const struct store_ops postgres_ops = {
     .vehicle_insert = pg_vehicle_insert,
     .vehicles_of = pg_vehicles_of,
     .vehicle_get = pg_vehicle_get,
+    .vehicle_lock = pg_vehicle_lock,
+    .vehicle_update = pg_vehicle_update,
+    .vehicle_delete = pg_vehicle_delete,
+    .user_lock = pg_user_lock,
+    .user_update_profile = pg_user_update_profile,
+    .session_live_find = pg_session_live_find,
     .plan_get = pg_plan_get,
     .user_debit = pg_user_debit,
     .user_credit = pg_user_credit,

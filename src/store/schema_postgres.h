@@ -141,6 +141,12 @@ static const char *const postgres_migrations[] = {
     "  at bigint NOT NULL);"
     "CREATE INDEX login_failures_key ON login_failures(key, at);"
     "CREATE INDEX login_failures_at ON login_failures(at);",
+
+    /* 5: accounts (issue 11): soft-deleted vehicles, routing steps by channel, the
+     * vehicle-in-use check (see schema_sqlite.h) */
+    "ALTER TABLE vehicles ADD COLUMN deleted_at bigint;"
+    "CREATE INDEX events_channel ON events(channel, seq);"
+    "CREATE INDEX sessions_vehicle ON sessions(vehicle_id, state);",
 };
 
 #endif

@@ -150,6 +150,15 @@ static const char *const sqlite_migrations[] = {
     "  at INTEGER NOT NULL);"
     "CREATE INDEX login_failures_key ON login_failures(key, at);"
     "CREATE INDEX login_failures_at ON login_failures(at);",
+
+    /* 5: accounts (issue 11): vehicles are deleted softly (their past sessions still show
+     * them); a session's routing steps are read back by channel; the vehicle-in-use check.
+     * "One live session per customer" is not an index: older databases may hold two live
+     * sessions of one customer, and the create transaction locks the customer's row
+     * instead (docs/decisions.md) */
+    "ALTER TABLE vehicles ADD COLUMN deleted_at INTEGER;"
+    "CREATE INDEX events_channel ON events(channel, seq);"
+    "CREATE INDEX sessions_vehicle ON sessions(vehicle_id, state);",
 };
 
 #endif

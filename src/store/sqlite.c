@@ -488,6 +488,19 @@ static pw_err sq_events_after(struct store *st, int64_t after, int limit, store_
     return each_event(s, q, fn, ctx, "events_after");
 }
 
+static pw_err sq_events_of_channel(struct store *st, const char *channel, const char *type,
+                                   int64_t upto, store_event_fn fn, void *ctx)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "SELECT seq, type, channel, payload, created_at FROM events "
+                              "WHERE channel = ? AND type = ? AND seq <= ? ORDER BY seq");
+    if (!q) return PW_ESTORE;
+    text(q, 1, channel);
+    text(q, 2, type);
+    sqlite3_bind_int64(q, 3, upto);
+    return each_event(s, q, fn, ctx, "events_of_channel");
+}
+
 /* SQLite has no notifications: a node follows other processes' events on its tick. */
 static int sq_listen_fd(struct store *st, unsigned *generation)
 {
@@ -571,7 +584,7 @@ static pw_err sq_vehicles_of(struct store *st, const char *owner_id, store_vehic
 {
     struct sq *s = SQ(st);
     sqlite3_stmt *q = prep(s, "SELECT id, owner_id, year, make, model FROM vehicles "
-                              "WHERE owner_id = ? ORDER BY created_at, id");
+                              "WHERE owner_id = ? AND deleted_at IS NULL ORDER BY created_at, id");
     if (!q) return PW_ESTORE;
     text(q, 1, owner_id);
     int rc;
@@ -582,6 +595,7 @@ static pw_err sq_vehicles_of(struct store *st, const char *owner_id, store_vehic
         v.year = sqlite3_column_int(q, 2);
         copy_col(q, 3, v.make, sizeof v.make);
         copy_col(q, 4, v.model, sizeof v.model);
+        v.deleted_at = 0;
         fn(ctx, &v);
     }
     sqlite3_reset(q);
@@ -591,7 +605,8 @@ static pw_err sq_vehicles_of(struct store *st, const char *owner_id, store_vehic
 static pw_err sq_vehicle_get(struct store *st, const char *id, struct pw_vehicle *out)
 {
     struct sq *s = SQ(st);
-    sqlite3_stmt *q = prep(s, "SELECT id, owner_id, year, make, model FROM vehicles WHERE id = ?");
+    sqlite3_stmt *q = prep(s, "SELECT id, owner_id, year, make, model, coalesce(deleted_at, 0) "
+                              "FROM vehicles WHERE id = ?");
     if (!q) return PW_ESTORE;
     text(q, 1, id);
     int rc = sqlite3_step(q);
@@ -601,9 +616,102 @@ static pw_err sq_vehicle_get(struct store *st, const char *id, struct pw_vehicle
         out->year = sqlite3_column_int(q, 2);
         copy_col(q, 3, out->make, sizeof out->make);
         copy_col(q, 4, out->model, sizeof out->model);
+        out->deleted_at = sqlite3_column_int64(q, 5);
     }
     sqlite3_reset(q);
     return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "vehicle_get");
+}
+
+/* SQLite has no row locks: a write is the lock. The first write of a transaction takes the
+ * database's write lock (and, in WAL mode, a snapshot no older than it), so what the
+ * transaction reads next is current and nobody else writes until it ends. */
+static pw_err sq_vehicle_lock(struct store *st, const char *id, const char *owner_id)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE vehicles SET year = year "
+                              "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    text(q, 2, owner_id);
+    int n;
+    pw_err e = exec_changes(s, q, "vehicle_lock", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err sq_vehicle_update(struct store *st, const struct pw_vehicle *v)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE vehicles SET year = ?, make = ?, model = ? "
+                              "WHERE id = ? AND deleted_at IS NULL");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int(q, 1, v->year);
+    text(q, 2, v->make);
+    text(q, 3, v->model);
+    text(q, 4, v->id);
+    int n;
+    pw_err e = exec_changes(s, q, "vehicle_update", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err sq_vehicle_delete(struct store *st, const char *id, int64_t at)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE vehicles SET deleted_at = ? "
+                              "WHERE id = ? AND deleted_at IS NULL");
+    if (!q) return PW_ESTORE;
+    sqlite3_bind_int64(q, 1, at);
+    text(q, 2, id);
+    int n;
+    pw_err e = exec_changes(s, q, "vehicle_delete", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err sq_user_lock(struct store *st, const char *id)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE users SET credit_balance_cents = credit_balance_cents "
+                              "WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    text(q, 1, id);
+    int n;
+    pw_err e = exec_changes(s, q, "user_lock", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+static pw_err sq_user_update_profile(struct store *st, const char *id, const char *name,
+                                     const char *city)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = prep(s, "UPDATE users SET name = coalesce(?, name), city = coalesce(?, city) "
+                              "WHERE id = ?");
+    if (!q) return PW_ESTORE;
+    if (name) text(q, 1, name);
+    else sqlite3_bind_null(q, 1);
+    if (city) text(q, 2, city);
+    else sqlite3_bind_null(q, 2);
+    text(q, 3, id);
+    int n;
+    pw_err e = exec_changes(s, q, "user_update_profile", &n);
+    return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
+}
+
+#define LIVE_STATES "('awaiting_payment','priority','broadcast','accepted')"
+
+static pw_err sq_session_live_find(struct store *st, const char *customer_id,
+                                   const char *vehicle_id, char out[PW_ID_LEN + 1])
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = customer_id
+                          ? prep(s, "SELECT id FROM sessions WHERE customer_id = ? AND state IN "
+                                    LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1")
+                          : prep(s, "SELECT id FROM sessions WHERE vehicle_id = ? AND state IN "
+                                    LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1");
+    if (!q) return PW_ESTORE;
+    text(q, 1, customer_id ? customer_id : vehicle_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) copy_col(q, 0, out, PW_ID_LEN + 1);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? PW_OK : rc == SQLITE_DONE ? PW_ENOTFOUND : fail(s, "session_live_find");
 }
 
 static pw_err sq_plan_get(struct store *st, const char *slug, struct pw_plan *out)
@@ -1217,6 +1325,7 @@ static const struct store_ops sqlite_ops = {
     .events_tail = sq_events_tail,
     .event_latest_seq = sq_event_latest_seq,
     .events_after = sq_events_after,
+    .events_of_channel = sq_events_of_channel,
     .events_write = sq_events_write,
     .listen_fd = sq_listen_fd,
     .listen_poll = sq_listen_poll,
@@ -1225,6 +1334,12 @@ static const struct store_ops sqlite_ops = {
     .vehicle_insert = sq_vehicle_insert,
     .vehicles_of = sq_vehicles_of,
     .vehicle_get = sq_vehicle_get,
+    .vehicle_lock = sq_vehicle_lock,
+    .vehicle_update = sq_vehicle_update,
+    .vehicle_delete = sq_vehicle_delete,
+    .user_lock = sq_user_lock,
+    .user_update_profile = sq_user_update_profile,
+    .session_live_find = sq_session_live_find,
     .plan_get = sq_plan_get,
     .user_debit = sq_user_debit,
     .user_credit = sq_user_credit,

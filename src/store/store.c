@@ -152,6 +152,41 @@ pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_st
     return PW_OK;
 }
 
+pw_err store_vehicle_change(struct store *st, const struct pw_vehicle *v, bool remove, int64_t at)
+{
+    pw_err e = store_tx_begin(st);
+    if (e) return e;
+    char live[PW_ID_LEN + 1];
+    e = st->ops->vehicle_lock(st, v->id, v->owner_id);
+    if (!e) {
+        /* read after the lock: a session insert that held it has committed and is seen */
+        e = st->ops->session_live_find(st, NULL, v->id, live);
+        e = e == PW_OK ? PW_EVEHICLEINUSE : e == PW_ENOTFOUND ? PW_OK : e;
+    }
+    if (!e) e = remove ? st->ops->vehicle_delete(st, v->id, at) : st->ops->vehicle_update(st, v);
+    if (e) {
+        store_tx_rollback(st);
+        return e;
+    }
+    return store_tx_commit(st);
+}
+
+pw_err store_session_claim(struct store *st, const char *customer_id, const char *vehicle_id,
+                           char live_id[PW_ID_LEN + 1])
+{
+    char live[PW_ID_LEN + 1];
+    pw_err e = st->ops->user_lock(st, customer_id);
+    if (e) return e;
+    /* read after the lock: a concurrent creation of this customer has committed by now */
+    e = st->ops->session_live_find(st, customer_id, NULL, live);
+    if (e == PW_OK) {
+        if (live_id) memcpy(live_id, live, sizeof live);
+        return PW_ELIVE;
+    }
+    if (e != PW_ENOTFOUND) return e;
+    return st->ops->vehicle_lock(st, vehicle_id, customer_id);
+}
+
 /* Each public function forwards to the backend's table. */
 #define FORWARD(name, params, args)                                                                \
     pw_err store_##name params                                                                     \
@@ -191,6 +226,22 @@ FORWARD(vehicles_of, (struct store * st, const char *owner_id, store_vehicle_fn 
         (st, owner_id, fn, ctx))
 
 FORWARD(vehicle_get, (struct store * st, const char *id, struct pw_vehicle *out), (st, id, out))
+FORWARD(vehicle_lock, (struct store * st, const char *id, const char *owner_id),
+        (st, id, owner_id))
+FORWARD(vehicle_update, (struct store * st, const struct pw_vehicle *v), (st, v))
+FORWARD(vehicle_delete, (struct store * st, const char *id, int64_t at), (st, id, at))
+FORWARD(user_lock, (struct store * st, const char *id), (st, id))
+FORWARD(user_update_profile,
+        (struct store * st, const char *id, const char *name, const char *city),
+        (st, id, name, city))
+FORWARD(session_live_find,
+        (struct store * st, const char *customer_id, const char *vehicle_id,
+         char out[PW_ID_LEN + 1]),
+        (st, customer_id, vehicle_id, out))
+FORWARD(events_of_channel,
+        (struct store * st, const char *channel, const char *type, int64_t upto,
+         store_event_fn fn, void *ctx),
+        (st, channel, type, upto, fn, ctx))
 FORWARD(plan_get, (struct store * st, const char *slug, struct pw_plan *out), (st, slug, out))
 FORWARD(user_debit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
 FORWARD(user_credit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))

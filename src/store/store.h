@@ -92,6 +92,9 @@ struct store_ops {
     pw_err (*events_after)(struct store *st, int64_t after, int limit, store_event_fn fn,
                            void *ctx);
     pw_err (*event_latest_seq)(struct store *st, int64_t *seq);
+    /* the events of one channel and type with seq <= upto, oldest first */
+    pw_err (*events_of_channel)(struct store *st, const char *channel, const char *type,
+                                int64_t upto, store_event_fn fn, void *ctx);
     /* Writes the events of the transaction being committed, inside it, just before COMMIT;
      * sets each seq. Events commit in sequence order: no event becomes visible after one
      * with a higher seq (PostgreSQL: an advisory lock held from here to the commit). */
@@ -107,7 +110,24 @@ struct store_ops {
     pw_err (*plans_each)(struct store *st, store_plan_fn fn, void *ctx);
     pw_err (*vehicle_insert)(struct store *st, const struct pw_vehicle *v);
     pw_err (*vehicles_of)(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx);
+    /* also a deleted vehicle (its deleted_at set): past sessions show it */
     pw_err (*vehicle_get)(struct store *st, const char *id, struct pw_vehicle *out);
+    /* Locks the row of owner's vehicle id (not deleted) until the transaction ends;
+     * PW_ENOTFOUND when there is none. A session insert and a vehicle change both take it
+     * first, so neither can slip in between the other's check and its write. */
+    pw_err (*vehicle_lock)(struct store *st, const char *id, const char *owner_id);
+    pw_err (*vehicle_update)(struct store *st, const struct pw_vehicle *v); /* year, make, model */
+    pw_err (*vehicle_delete)(struct store *st, const char *id, int64_t at);   /* soft */
+    /* Locks the user's row until the transaction ends: one customer's session creations
+     * queue here, on every node */
+    pw_err (*user_lock)(struct store *st, const char *id);
+    /* name and/or city (NULL = unchanged); PW_ENOTFOUND without such a user */
+    pw_err (*user_update_profile)(struct store *st, const char *id, const char *name,
+                                  const char *city);
+    /* The id of a live session (awaiting_payment, priority, broadcast, accepted) of the
+     * customer, or (customer_id NULL) of the vehicle; PW_ENOTFOUND when none */
+    pw_err (*session_live_find)(struct store *st, const char *customer_id, const char *vehicle_id,
+                                char out[PW_ID_LEN + 1]);
     pw_err (*plan_get)(struct store *st, const char *slug, struct pw_plan *out);
 
     /* credits: debit fails with PW_ECREDITS rather than going below zero */
@@ -220,6 +240,27 @@ pw_err store_vehicle_insert(struct store *st, const struct pw_vehicle *v);
 pw_err store_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx);
 
 pw_err store_vehicle_get(struct store *st, const char *id, struct pw_vehicle *out);
+pw_err store_vehicle_lock(struct store *st, const char *id, const char *owner_id);
+pw_err store_vehicle_update(struct store *st, const struct pw_vehicle *v);
+pw_err store_vehicle_delete(struct store *st, const char *id, int64_t at);
+/* PUT/DELETE /api/vehicles/{id}: v's id and owner_id name the vehicle; with remove it is
+ * deleted (at), else its year, make and model replace the stored ones. One transaction:
+ * the vehicle's row locked, then PW_EVEHICLEINUSE while a session of it is live, PW_ENOTFOUND
+ * when it is not owner's or already deleted. */
+pw_err store_vehicle_change(struct store *st, const struct pw_vehicle *v, bool remove, int64_t at);
+pw_err store_user_lock(struct store *st, const char *id);
+pw_err store_user_update_profile(struct store *st, const char *id, const char *name,
+                                 const char *city);
+pw_err store_session_live_find(struct store *st, const char *customer_id, const char *vehicle_id,
+                               char out[PW_ID_LEN + 1]);
+/* Inside the transaction that creates a session of customer_id for vehicle_id, before
+ * anything is charged: the customer's row locked, then PW_ELIVE (live_id set, when given)
+ * while another session of theirs is live, and the vehicle's row locked, PW_ENOTFOUND when
+ * it is not theirs or was deleted. */
+pw_err store_session_claim(struct store *st, const char *customer_id, const char *vehicle_id,
+                           char live_id[PW_ID_LEN + 1]);
+pw_err store_events_of_channel(struct store *st, const char *channel, const char *type,
+                               int64_t upto, store_event_fn fn, void *ctx);
 pw_err store_plan_get(struct store *st, const char *slug, struct pw_plan *out);
 pw_err store_user_debit(struct store *st, const char *user_id, int64_t cents);
 pw_err store_user_credit(struct store *st, const char *user_id, int64_t cents);

@@ -67,10 +67,13 @@ describe('payment paths', () => {
     assert.equal(me.free_session_used, true);
     assert.equal(me.credit_balance_cents, 0);
 
+    // one live request per customer: a second one while the first routes is 409
+    // session_in_progress naming the live one, and uses nothing
     const second = await book(c, vid, { plan: 'free', payment_method: 'free' });
     assert.equal(second.status, 409, second.text);
-    assert.ok(isErrorShape(second.json, 'free_session_used'), second.text);
-    assert.equal(await sessionCount(c), 1, 'nothing written by the refused second free session');
+    assert.ok(isErrorShape(second.json, 'session_in_progress'), second.text);
+    assert.equal(second.json.session_id, first.json.id);
+    assert.equal(await sessionCount(c), 1, 'nothing written by the refused second session');
     // a cancelled free session gives the free session back (docs/decisions.md), once
     const cancel = await c.post(`/api/sessions/${first.json.id}/cancel`);
     assert.equal(cancel.status, 200, cancel.text);
@@ -78,9 +81,15 @@ describe('payment paths', () => {
     assert.equal((await c.get('/api/me')).json.free_session_used, false);
     const again = await c.post(`/api/sessions/${first.json.id}/cancel`);
     assert.equal(again.status, 409, again.text);
-    const third = await book(c, vid, { plan: 'free', payment_method: 'free' });
-    assert.equal(third.status, 201, third.text);
-    assert.equal((await c.get('/api/me')).json.free_session_used, true);
+    await setPresence(maria, 'online');
+    try {
+      const third = await book(c, vid, { plan: 'free', payment_method: 'free' });
+      assert.equal(third.status, 201, third.text);
+      assert.equal((await c.get('/api/me')).json.free_session_used, true);
+      // accepted and ended: the free session stays used
+      assert.equal((await maria.post(`/api/sessions/${third.json.id}/accept`)).status, 200);
+      assert.equal((await maria.post(`/api/sessions/${third.json.id}/end`)).status, 200);
+    } finally { await setPresence(maria, 'offline'); }
     const fourth = await book(c, vid, { plan: 'free', payment_method: 'free' });
     assert.equal(fourth.status, 409, fourth.text);
     assert.ok(isErrorShape(fourth.json, 'free_session_used'));
@@ -95,20 +104,27 @@ describe('payment paths', () => {
     assert.deepEqual(r.json.payment, { method: 'credits', status: 'paid', amount_cents: VIDEO });
     assert.equal(r.json.price_cents, VIDEO);
     assert.equal(await balanceOf(alex), start - VIDEO);
+    // one live request at a time: 409 while it routes, nothing charged
+    const during = await book(alex, tesla.id, { is_specialist: true });
+    assert.equal(during.status, 409, during.text);
+    assert.ok(isErrorShape(during.json, 'session_in_progress'), during.text);
+    assert.equal(during.json.session_id, r.json.id);
+    assert.equal(await balanceOf(alex), start - VIDEO);
+    let c = await alex.post(`/api/sessions/${r.json.id}/cancel`);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.state, 'cancelled');
+    assert.equal(c.json.payment.status, 'refunded');
+    assert.equal(c.json.payment.amount_cents, VIDEO);
+    assert.equal(await balanceOf(alex), start);
     const spec = await book(alex, tesla.id, { is_specialist: true });
     assert.equal(spec.status, 201, spec.text);
     assert.deepEqual(spec.json.payment, { method: 'credits', status: 'paid', amount_cents: VIDEO_SPECIALIST });
     assert.equal(spec.json.price_cents, VIDEO_SPECIALIST);
     assert.equal(spec.json.is_specialist, true);
-    assert.equal(await balanceOf(alex), start - VIDEO - VIDEO_SPECIALIST);
-    // cancelled: both refunded exactly
-    for (const id of [r.json.id, spec.json.id]) {
-      const c = await alex.post(`/api/sessions/${id}/cancel`);
-      assert.equal(c.status, 200, c.text);
-      assert.equal(c.json.state, 'cancelled');
-      assert.equal(c.json.payment.status, 'refunded');
-      assert.equal(c.json.payment.amount_cents, id === r.json.id ? VIDEO : VIDEO_SPECIALIST);
-    }
+    assert.equal(await balanceOf(alex), start - VIDEO_SPECIALIST);
+    c = await alex.post(`/api/sessions/${spec.json.id}/cancel`);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.payment.amount_cents, VIDEO_SPECIALIST);
     assert.equal(await balanceOf(alex), start);
     // a second cancel refunds nothing more
     const again = await alex.post(`/api/sessions/${r.json.id}/cancel`);
@@ -350,6 +366,7 @@ describe('who may see and act', () => {
     assert.equal(cancel.status, 403, cancel.text);
     assert.ok(isErrorShape(cancel.json, 'csrf'));
     assert.equal((await getSession(alex, s.id)).state, 'broadcast');
+    assert.equal((await alex.post(`/api/sessions/${s.id}/cancel`)).status, 200);
     await setPresence(maria, 'online');
     try {
       const s2 = await bookOk(alex, honda.id);
@@ -359,7 +376,6 @@ describe('who may see and act', () => {
       assert.equal((await getSession(alex, s2.id)).state, 'broadcast');
       assert.equal((await alex.post(`/api/sessions/${s2.id}/cancel`)).status, 200);
     } finally { await setPresence(maria, 'offline'); }
-    assert.equal((await alex.post(`/api/sessions/${s.id}/cancel`)).status, 200);
   });
 
   test('another customer: 404 for every view and action (existence not revealed)', async () => {

@@ -2,7 +2,7 @@
 // a valid POST /api/sessions body, booking, the mechanic's and the session's streams,
 // presence switches and balances. Built on helpers.mjs.
 import assert from 'node:assert/strict';
-import { openStream, eventually, getJson, sleep } from './helpers.mjs';
+import { openStream, eventually, getJson, sleep, Client } from './helpers.mjs';
 
 export const VIDEO = 2999;
 export const VIDEO_SPECIALIST = 3999;
@@ -148,4 +148,19 @@ export async function pool(items, limit, fn) {
   });
   await Promise.all(workers);
   return out;
+}
+
+// A new customer (registered, logged in; no credits, the free session unused) with one
+// vehicle: { client, vehicle }. One live request per customer, so a test that needs two
+// sessions routing at once books them for two customers.
+export async function newCustomer(base, tag = 'cust', car = { year: 2018, make: 'Honda', model: 'Civic' }) {
+  const client = new Client(base);
+  const email = `${tag}-${Date.now()}-${Math.floor(Math.random() * 1e9)}@example.test`;
+  const r = await client.post('/api/auth/register', { email, password: 'long-enough-pw', name: `Casey ${tag}`, city: 'Toronto' });
+  assert.equal(r.status, 201, r.text);
+  client.csrf = r.json.csrf_token;
+  client.me = r.json.user;
+  const v = await client.post('/api/vehicles', car);
+  assert.equal(v.status, 201, v.text);
+  return { client, vehicle: v.json };
 }

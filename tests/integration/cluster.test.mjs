@@ -3,8 +3,10 @@
 // that reconnects to another node with Last-Event-ID misses nothing; twenty mechanics spread
 // over the nodes accept one broadcast at once and exactly one wins; a suspension and a
 // rollout change made on one node hold on the others; failed logins count on every node; a
-// mechanic whose dashboard is open on one node never times out on another; and a node
-// killed with -9 in a priority window is covered: another node broadcasts, once.
+// mechanic whose dashboard is open on one node never times out on another; a preferred
+// mechanic going offline by hand on one node ends the window once; two bookings of one
+// customer at once on two nodes give one session; and a node killed with -9 in a priority
+// window is covered: another node broadcasts, once.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -291,6 +293,71 @@ describe('routing across nodes', () => {
     } finally {
       for (const m of mechs) m.stream?.close();
     }
+  });
+
+  test('the preferred mechanic switching offline by hand on node B ends the window at once, once; back online on C: no offer', async () => {
+    const alex = await loggedIn(url(A), 'alex@demo.test');
+    const honda = await vehicleByMake(alex, 'Honda');
+    const johnB = await loggedIn(url(B), 'john.smith@demo.test');
+    const johnC = await loggedIn(url(C), 'john.smith@demo.test');
+    await setPresence(johnB, 'online');
+    const dash = await mechanicStream(url(A), johnB); // his dashboard on another node again
+    let ss;
+    try {
+      const s = await bookOk(alex, honda.id, { routing_type: 'priority_broadcast', preferred_mechanic_id: johnB.me.mechanic_id });
+      assert.equal(s.state, 'priority');
+      await waitAbout(dash, s.id, 'offer', 5000, (o) => o.kind === 'priority');
+      ss = await sessionStream(url(C), alex, s.id, { 'Last-Event-ID': '0' });
+      await setPresence(johnB, 'offline');
+      const declined = await waitStep(ss, 'priority_declined');
+      assert.equal(declined.json.mechanic_id, johnB.me.mechanic_id);
+      await waitStep(ss, 'broadcast');
+      const w = await waitAbout(dash, s.id, 'offer_withdrawn');
+      assert.equal(w.json.reason, 'priority_ended');
+      await setPresence(johnC, 'online');
+      await settle((WINDOW_S + 1) * 1000); // the window's own end passes too: nothing more
+      const count = (step) => psql(dbUrl, `SELECT count(*) FROM events WHERE channel = 'session:${s.id}' AND payload::json->>'step' = '${step}'`);
+      assert.equal(count('priority_declined'), '1');
+      assert.equal(count('broadcast'), '1');
+      assert.equal(count('priority_expired'), '0');
+      assert.equal(psql(dbUrl, `SELECT count(*) FROM events WHERE channel = 'session:${s.id}' AND payload::json->>'step' = 'offer_added' AND payload::json->>'mechanic_id' = '${johnB.me.mechanic_id}'`), '0');
+      assert.equal(about(dash, s.id, 'offer').length, 1, 'only the priority offer');
+      assert.equal(about(dash, s.id, 'offer_withdrawn').length, 1);
+      // every node's session object tells the same story
+      for (const i of [A, B, C]) {
+        const c = i === A ? alex : await loggedIn(url(i), 'alex@demo.test');
+        assert.deepEqual((await getSession(c, s.id)).steps.map((x) => x.step).filter((x) => x !== 'offer_added'),
+          ['priority_offered', 'priority_declined', 'broadcast']);
+      }
+      assert.equal((await alex.post(`/api/sessions/${s.id}/cancel`)).status, 200);
+    } finally {
+      ss?.close();
+      dash.close();
+      await setPresence(johnC, 'offline');
+    }
+  });
+
+  test('one live request per customer holds across nodes: two POSTs at once on A and B, one 201 and one 409', async () => {
+    const onA = await loggedIn(url(A), 'alex@demo.test');
+    const onB = await loggedIn(url(B), 'alex@demo.test');
+    const honda = await vehicleByMake(onA, 'Honda');
+    const start = (await onA.get('/api/me')).json.credit_balance_cents;
+    for (let round = 0; round < 5; round++) {
+      const answers = await Promise.all([onA, onB].map((c) => c.post('/api/sessions', {
+        vehicle_id: honda.id, plan: 'video', is_specialist: false, preferred_mechanic_id: null,
+        routing_type: 'broadcast', intake: { concern: 'A grinding noise when braking.', symptoms: [], urgency: 'low' },
+        waiver_accepted: true, payment_method: 'credits',
+      })));
+      const won = answers.filter((r) => r.status === 201);
+      const lost = answers.filter((r) => r.status === 409);
+      assert.equal(won.length, 1, answers.map((r) => `${r.status} ${r.text}`).join(' / '));
+      assert.equal(lost.length, 1);
+      assert.equal(lost[0].json.error, 'session_in_progress');
+      assert.equal(lost[0].json.session_id, won[0].json.id);
+      assert.equal((await onB.get('/api/me')).json.credit_balance_cents, start - won[0].json.price_cents, 'charged once');
+      assert.equal((await onB.post(`/api/sessions/${won[0].json.id}/cancel`)).status, 200);
+    }
+    assert.equal((await onA.get('/api/me')).json.credit_balance_cents, start);
   });
 
   test('node A killed with -9 in a priority window: another node broadcasts, once', async () => {

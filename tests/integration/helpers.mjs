@@ -103,6 +103,8 @@ export class Client {
 
   get(path, opts) { return this.request('GET', path, opts); }
   post(path, body, opts = {}) { return this.request('POST', path, { ...opts, body }); }
+  put(path, body, opts = {}) { return this.request('PUT', path, { ...opts, body }); }
+  del(path, opts = {}) { return this.request('DELETE', path, opts); }
 
   async login(email, password = DEMO_PASSWORD) {
     const r = await this.post('/api/auth/login', { email, password });

@@ -409,7 +409,29 @@ test('customer: me, vehicles and the role/CSRF/size errors match the document', 
   const v = await expect(200, alex, 'GET', '/api/vehicles');
   ctx.tesla = v.json.vehicles.find((x) => x.make === 'Tesla').id;
   ctx.civic = v.json.vehicles.find((x) => x.make === 'Honda').id;
-  await expect(201, alex, 'POST', '/api/vehicles', { body: { year: 2019, make: 'Mazda', model: 'CX-5' } });
+  const mazda = (await expect(201, alex, 'POST', '/api/vehicles', { body: { year: 2019, make: 'Mazda', model: 'CX-5' } })).json;
+  // editing and deleting a vehicle (SPEC §4.10)
+  await expect(200, alex, 'PUT', `/api/vehicles/${mazda.id}`, { body: { year: 2020, make: 'Mazda', model: 'CX-30' } });
+  await expect(400, alex, 'PUT', `/api/vehicles/${mazda.id}`, { body: { year: 1800, make: 'Mazda', model: 'CX-30' } });
+  pinned(await expect(403, alex, 'PUT', `/api/vehicles/${mazda.id}`, { body: { year: 2020, make: 'Mazda', model: 'CX-30' }, csrf: false }), 'csrf');
+  await expect(401, null, 'PUT', `/api/vehicles/${mazda.id}`, { body: { year: 2020, make: 'Mazda', model: 'CX-30' } });
+  pinned(await expect(413, alex, 'PUT', `/api/vehicles/${mazda.id}`, { raw: BIG, headers: { 'Content-Type': 'application/json' } }), 'payload_too_large');
+  pinned(await expect(404, ctx.newbie, 'PUT', `/api/vehicles/${mazda.id}`, { body: { year: 2020, make: 'Mazda', model: 'CX-30' } }), 'not_found');
+  await expect(404, ctx.newbie, 'DELETE', `/api/vehicles/${mazda.id}`);
+  await expect(403, alex, 'DELETE', `/api/vehicles/${mazda.id}`, { csrf: false });
+  await expect(401, null, 'DELETE', `/api/vehicles/${mazda.id}`);
+  await expect(204, alex, 'DELETE', `/api/vehicles/${mazda.id}`);
+  pinned(await expect(404, alex, 'DELETE', `/api/vehicles/${mazda.id}`), 'not_found');
+  // the account's own name and city
+  const mine = await expect(200, ctx.newbie, 'PUT', '/api/me', { body: { city: 'Hamilton' } });
+  assert.equal(mine.json.city, 'Hamilton');
+  await expect(400, ctx.newbie, 'PUT', '/api/me', { body: { name: '' } });
+  await expect(400, ctx.newbie, 'PUT', '/api/me', { raw: 'nope', headers: { 'Content-Type': 'application/json' } });
+  pinned(await expect(403, ctx.newbie, 'PUT', '/api/me', { body: { name: 'X' }, csrf: false }), 'csrf');
+  await expect(401, null, 'PUT', '/api/me', { body: { name: 'X' } });
+  await expect(413, ctx.newbie, 'PUT', '/api/me', { raw: BIG, headers: { 'Content-Type': 'application/json' } });
+  const cfg = await expect(200, null, 'GET', '/api/config');
+  assert.equal(cfg.headers.get('cache-control'), 'no-cache');
   await expect(400, alex, 'POST', '/api/vehicles', { body: { year: 1800, make: 'Ford', model: 'T' } });
   await expect(400, alex, 'POST', '/api/vehicles', { raw: '[]', headers: { 'Content-Type': 'application/json' } });
   pinned(await expect(403, alex, 'POST', '/api/vehicles', { body: { year: 2019, make: 'Mazda', model: 'CX-5' }, csrf: false }), 'csrf');
@@ -490,6 +512,12 @@ test('booking and routing: sessions, offers, actions and their errors match the 
   const a = ctx.sampleSession = (await expect(201, alex, 'POST', '/api/sessions', { body: sessionBody(ctx.tesla) })).json;
   const sa = await stream(srv.url, alex, `/api/sessions/${a.id}/stream`);
   assert.equal(sa.status, 200);
+  // while A routes: its vehicle is in use, and alex has a live request
+  pinned(await expect(409, alex, 'PUT', `/api/vehicles/${ctx.tesla}`, { body: { year: 2020, make: 'Tesla', model: 'Model 3' } }), 'vehicle_in_use');
+  pinned(await expect(409, alex, 'DELETE', `/api/vehicles/${ctx.tesla}`), 'vehicle_in_use');
+  const inProgress = pinned(await expect(409, alex, 'POST', '/api/sessions', { body: sessionBody(ctx.civic) }), 'session_in_progress');
+  assert.equal(inProgress.json.session_id, a.id);
+  pinned(await expect(403, john, 'PUT', '/api/me', { body: { name: 'Johnny' } }), 'forbidden');
   await waitEvent(js, (e) => e.event === 'offer' && e.json.session_id === a.id, 'offer to john');
   await waitEvent(mstr, (e) => e.event === 'offer' && e.json.session_id === a.id, 'offer to maria');
   const offers = await expect(200, john, 'GET', '/api/mechanic/offers');
@@ -573,7 +601,7 @@ test('booking and routing: sessions, offers, actions and their errors match the 
   await expect(404, alex, 'POST', '/api/sessions', { body: sessionBody(ctx.newbieVehicle) });
   pinned(await expect(402, newbie, 'POST', '/api/sessions', { body: sessionBody(ctx.newbieVehicle) }), 'insufficient_credits');
   await expect(201, newbie, 'POST', '/api/sessions', { body: sessionBody(ctx.newbieVehicle, { plan: 'free', payment_method: 'free' }) });
-  pinned(await expect(409, newbie, 'POST', '/api/sessions', { body: sessionBody(ctx.newbieVehicle, { plan: 'free', payment_method: 'free' }) }), 'free_session_used');
+  pinned(await expect(409, newbie, 'POST', '/api/sessions', { body: sessionBody(ctx.newbieVehicle, { plan: 'free', payment_method: 'free' }) }), 'session_in_progress');
   await expect(403, alex, 'POST', '/api/sessions', { body: sessionBody(ctx.tesla), csrf: false });
   await expect(413, alex, 'POST', '/api/sessions', { raw: BIG, headers: { 'Content-Type': 'application/json' } });
   flush();

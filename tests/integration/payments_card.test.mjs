@@ -62,8 +62,19 @@ async function getSession(client, id) {
   return r.json;
 }
 
+// One live request per customer: the sessions an earlier test left awaiting payment (or
+// routing) are cancelled before the next booking.
+async function clearLive(client) {
+  const list = (await client.get('/api/sessions')).json.sessions;
+  for (const x of list.filter((y) => ['awaiting_payment', 'priority', 'broadcast'].includes(y.state))) {
+    const c = await client.post(`/api/sessions/${x.id}/cancel`, {});
+    assert.equal(c.status, 200, c.text);
+  }
+}
+
 // Creates a card session; returns { session, checkout } (checkout = the stand-in's object).
 async function cardSession(client, over) {
+  await clearLive(client);
   const r = await client.post('/api/sessions', sessionBody(over));
   assert.equal(r.status, 201, r.text);
   const reqs = standin.requestsFor(r.json.id);
@@ -324,6 +335,7 @@ test('malformed but signed events → 400, not recorded', async () => {
 // ---- the provider failing ----
 
 async function expectProviderFailure(mode, timeoutMs = 5000) {
+  await clearLive(alex);
   const credits = (await me(alex)).credit_balance_cents;
   const before_ = (await alex.get('/api/sessions')).json.sessions.length;
   standin.mode = mode;
@@ -393,6 +405,7 @@ test('SIGTERM while a Stripe call hangs: the call gives up, the process exits 0 
     args: ['--stripe-secret-key', KEY, '--stripe-webhook-secret', WHSEC, '--stripe-api-base', standin.url],
   });
   const c = await loggedIn(own.url, 'alex@demo.test');
+  await clearLive(c);
   standin.mode = 'hang';
   try {
     const pending = c.post('/api/sessions', sessionBody()).catch((e) => ({ status: 0, error: e }));

@@ -9,7 +9,7 @@ import { startServer, loggedIn, Client, openStream, getJson } from './helpers.mj
 import {
   VIDEO, OFFER_KEYS, SESSION_KEYS, vehicleByMake, bookOk, balanceOf, setPresence, presenceOf,
   mechanicStream, sessionStream, stepsOf, waitStep, about, waitAbout, settle, getSession, isoMs,
-  waitState, book,
+  waitState, book, newCustomer,
 } from './booking_helpers.mjs';
 
 const WINDOW_S = 3;
@@ -443,12 +443,14 @@ describe('expiry', () => {
       const honda = await vehicleByMake(cust, 'Honda');
       const start = await balanceOf(cust);
       const p = await bookOk(cust, honda.id, { routing_type: 'priority_broadcast', preferred_mechanic_id: john.me.mechanic_id });
-      const b = await bookOk(cust, honda.id);
+      // one live request per customer: the broadcast one is another customer's (free)
+      const other = await newCustomer(x.url, 'expiry');
+      const b = await bookOk(other.client, other.vehicle.id, { plan: 'free', payment_method: 'free' });
       assert.equal(p.state, 'priority');
       assert.equal(b.state, 'broadcast');
-      assert.equal(await balanceOf(cust), start - 2 * VIDEO);
+      assert.equal(await balanceOf(cust), start - VIDEO);
       const sp = await sessionStream(x.url, cust, p.id); streams.push(sp);
-      const sb = await sessionStream(x.url, cust, b.id); streams.push(sb);
+      const sb = await sessionStream(x.url, other.client, b.id); streams.push(sb);
       const ep = await waitStep(sp, 'expired', 6000);
       const eb = await waitStep(sb, 'expired', 6000);
       assert.ok(isoMs(ep.json.at) >= isoMs(p.expires_at));
@@ -461,16 +463,17 @@ describe('expiry', () => {
         assert.equal(w.json.reason, 'expired');
       }
       assert.deepEqual(stepsOf(sp), ['expired'], 'no broadcast on the way out');
-      for (const sid of [p.id, b.id]) {
-        const got = await getSession(cust, sid);
+      for (const [who, sid] of [[cust, p.id], [other.client, b.id]]) {
+        const got = await getSession(who, sid);
         assert.equal(got.state, 'expired');
         assert.equal(got.payment.status, 'refunded');
       }
       assert.equal(await balanceOf(cust), start);
+      assert.equal((await other.client.get('/api/me')).json.free_session_used, false, 'the free session given back');
       const late = await maria.post(`/api/sessions/${b.id}/accept`);
       assert.equal(late.status, 409, late.text);
       assert.equal(late.json.error, 'taken');
-      assert.equal((await cust.post(`/api/sessions/${b.id}/cancel`)).status, 409);
+      assert.equal((await other.client.post(`/api/sessions/${b.id}/cancel`)).status, 409);
       assert.equal(await balanceOf(cust), start);
     } finally {
       for (const s of streams) s.close();

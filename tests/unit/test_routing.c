@@ -194,6 +194,14 @@ static int setup(void **state)
     add_vehicle(f, "veh-honda", "cust1", 2017, "Honda", "Civic");
     add_vehicle(f, "veh-2", "cust2", 2015, "Ford", "Focus");
     add_vehicle(f, "veh-3", "cust3", 2019, "BMW", "X3");
+    /* more customers: one live session per customer, so tests that need several at once
+     * book them for different customers */
+    add_customer(f, "cust4", "Kim Second", 10000);
+    add_customer(f, "cust5", "Lee Third", 10000);
+    add_vehicle(f, "veh-4", "cust4", 2017, "Honda", "Civic");
+    add_vehicle(f, "veh-4t", "cust4", 2020, "Tesla", "Model 3");
+    add_vehicle(f, "veh-5", "cust5", 2017, "Honda", "Civic");
+    add_vehicle(f, "veh-5t", "cust5", 2020, "Tesla", "Model 3");
     add_plan(f, "free", "Free Session", 0, 0, 0);
     add_plan(f, "video", "Standard Video", VIDEO, VIDEO_SPEC, 1);
 
@@ -254,13 +262,24 @@ static void new_session(struct pw_session *s, const char *customer, const char *
     s->rating_score = -1;
 }
 
-/* Creates a credits session (video plan) of cust1 and returns its id in out. */
+/* Creates a credits session (video plan) of customer and returns its id in out. */
+static void create_credits_as(struct fx *f, const char *customer, const char *preferred,
+                              bool specialist, const char *vehicle, char out[PW_ID_LEN + 1])
+{
+    struct pw_session s;
+    new_session(&s, customer, vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
+    snprintf(out, PW_ID_LEN + 1, "%s", s.id);
+    pw_session_clear(&s);
+}
+
+/* The same for cust1. */
 static void create_credits(struct fx *f, const char *preferred, bool specialist,
                            const char *vehicle, char out[PW_ID_LEN + 1])
 {
     struct pw_session s;
     new_session(&s, "cust1", vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
     snprintf(out, PW_ID_LEN + 1, "%s", s.id);
     pw_session_clear(&s);
 }
@@ -526,7 +545,7 @@ static void test_create_free_once(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
     struct pw_sub *ss = sub(f, "session", s.id);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct pw_session got = get_session(f, s.id);
@@ -541,6 +560,9 @@ static void test_create_free_once(void **state)
     read_frames(ss, &fr);
     assert_string_equal(steps(&fr), "broadcast");
     step_is(step_frame(&fr, "broadcast"), s.id, "broadcast", NULL, 1, T0);
+    /* over (one live session per customer): the free session stays used */
+    assert_int_equal(pw_routing_accept(&f->r, s.id, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_end(&f->r, s.id, mech(f, "ma"), NULL, NULL), PW_OK);
     pw_session_clear(&s);
 
     /* the second free session is refused, and nothing is written */
@@ -548,7 +570,7 @@ static void test_create_free_once(void **state)
     struct stored before = stored_events(f);
     struct pw_session s2;
     new_session(&s2, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s2, PW_PAY_FREE), PW_EFREEUSED);
+    assert_int_equal(pw_routing_create(&f->r, &s2, PW_PAY_FREE, NULL), PW_EFREEUSED);
     struct pw_session none;
     assert_int_equal(store_session_get(f->st, s2.id, &none), PW_ENOTFOUND);
     assert_int_equal(sessions_of(f, "cust1"), 1);
@@ -574,13 +596,13 @@ static void test_create_credits_debits_exactly(void **state)
     pw_session_clear(&s);
     assert_false(user(f, "cust1").free_session_used);
 
-    create_credits(f, NULL, true, "veh-tesla", id);
-    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO - VIDEO_SPEC);
+    create_credits_as(f, "cust4", NULL, true, "veh-4t", id);
+    assert_int_equal(balance(f, "cust4"), 10000 - VIDEO_SPEC);
 
     /* exactly the balance is enough */
     struct pw_session e;
     new_session(&e, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &e, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &e, PW_PAY_CREDITS, NULL), PW_OK);
     assert_int_equal(balance(f, "cust3"), 0);
     pw_session_clear(&e);
 }
@@ -593,7 +615,7 @@ static void test_create_insufficient_credits_writes_nothing(void **state)
     struct stored before = stored_events(f);
     struct pw_session s;
     new_session(&s, "cust2", "veh-2", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS), PW_ECREDITS);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_ECREDITS);
     assert_int_equal(balance(f, "cust2"), 1000);
     struct pw_session none;
     assert_int_equal(store_session_get(f->st, s.id, &none), PW_ENOTFOUND);
@@ -607,7 +629,7 @@ static void test_create_insufficient_credits_writes_nothing(void **state)
     /* one cent short of a balance that is exactly enough for the cheaper one */
     struct pw_session sp;
     new_session(&sp, "cust3", "veh-3", "video", true, NULL, VIDEO_SPEC);
-    assert_int_equal(pw_routing_create(&f->r, &sp, PW_PAY_CREDITS), PW_ECREDITS);
+    assert_int_equal(pw_routing_create(&f->r, &sp, PW_PAY_CREDITS, NULL), PW_ECREDITS);
     assert_int_equal(balance(f, "cust3"), VIDEO);
     pw_session_clear(&sp);
 }
@@ -620,7 +642,7 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD, NULL), PW_OK);
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_AWAITING_PAYMENT);
     assert_string_equal(got.payment_method, "card");
@@ -674,7 +696,7 @@ static void test_priority_offer_only_to_preferred(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_sub *ss = sub(f, "session", s.id);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
 
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_PRIORITY);
@@ -836,7 +858,7 @@ static void test_specialist_broadcast_only_brand_specialists(void **state)
     /* a standard session for the BMW goes to everyone, specialists included */
     struct pw_session b;
     new_session(&b, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &b, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &b, PW_PAY_CREDITS, NULL), PW_OK);
     os = offers_of(f, b.id);
     assert_string_equal(offer_ids(&os, -1, -1), "mx,ma,pref");
     pw_session_clear(&b);
@@ -912,7 +934,7 @@ static void test_skip_priority_includes_preferred(void **state)
     /* a second skip is refused; so is a skip of a session without a window */
     assert_int_equal(pw_routing_skip(&f->r, id), PW_ETAKEN);
     char plain[PW_ID_LEN + 1];
-    create_credits(f, NULL, false, "veh-honda", plain);
+    create_credits_as(f, "cust4", NULL, false, "veh-4", plain);
     assert_int_equal(pw_routing_skip(&f->r, plain), PW_ETAKEN);
     /* the preferred mechanic can take it through the broadcast offer */
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
@@ -932,7 +954,7 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     /* pref holds a broadcast offer of another customer's session... */
     struct pw_session other;
     new_session(&other, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &other, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &other, PW_PAY_CREDITS, NULL), PW_OK);
     /* ...and the priority offer of cust1's */
     f->fc.now = T0 + 1000;
     char id[PW_ID_LEN + 1];
@@ -977,7 +999,7 @@ static void test_preferred_busy_at_creation_goes_to_broadcast(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
     assert_int_equal(state_of(f, s.id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
     read_frames(ss, &fr);
@@ -1203,7 +1225,7 @@ static void test_busy_mechanic_cannot_accept(void **state)
     online(f, "mb");
     char s1[PW_ID_LEN + 1], s2[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", s1);
-    create_credits(f, NULL, false, "veh-tesla", s2);
+    create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
     assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
     int64_t seq = pw_hub_latest_seq(f->hub);
@@ -1212,7 +1234,7 @@ static void test_busy_mechanic_cannot_accept(void **state)
     assert_int_equal(pw_hub_latest_seq(f->hub), seq);
     /* a busy mechanic gets no new offers */
     char s3[PW_ID_LEN + 1];
-    create_credits(f, NULL, false, "veh-honda", s3);
+    create_credits_as(f, "cust5", NULL, false, "veh-5", s3);
     struct offers os = offers_of(f, s3);
     assert_string_equal(offer_ids(&os, -1, -1), "mb");
     /* the other one still can */
@@ -1265,7 +1287,7 @@ static void test_end_recently_seen_online_else_offline(void **state)
     char s1[PW_ID_LEN + 1], s2[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", s1);
     assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
-    create_credits(f, NULL, false, "veh-tesla", s2);
+    create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
     assert_int_equal(pw_routing_accept(&f->r, s2, mech(f, "mb")), PW_OK);
     /* ma was seen 10 s ago: online */
     f->fc.now = T0 + 20000;
@@ -1291,7 +1313,7 @@ static void test_end_online_mechanic_joins_running_broadcast(void **state)
     create_credits(f, NULL, false, "veh-honda", s1);
     assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
     char s2[PW_ID_LEN + 1];
-    create_credits(f, NULL, false, "veh-tesla", s2);
+    create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
     assert_int_equal(offers_of(f, s2).n, 0);
     pw_presence_stream_opened(&f->p, mech(f, "ma"));
     assert_int_equal(pw_routing_end(&f->r, s1, mech(f, "ma"), NULL, NULL), PW_OK);
@@ -1379,7 +1401,7 @@ static void test_cancel_awaiting_payment_no_refund(void **state)
     struct fx *f = *state;
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD, NULL), PW_OK);
     assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_OK);
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_CANCELLED);
@@ -1398,7 +1420,7 @@ static void test_cancel_free_session(void **state)
     struct fx *f = *state;
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000); /* nothing to refund in credits */
@@ -1411,7 +1433,7 @@ static void test_cancel_free_session(void **state)
     assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_ETAKEN);
     pw_session_clear(&s);
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     /* an expired one too */
     f->fc.now = T0 + TTL_MS;
@@ -1433,16 +1455,17 @@ static void test_expiry_in_each_open_state(void **state)
     /* awaiting payment (card) */
     struct pw_session card;
     new_session(&card, "cust1", "veh-honda", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &card, PW_PAY_CARD), PW_OK);
+    assert_int_equal(pw_routing_create(&f->r, &card, PW_PAY_CARD, NULL), PW_OK);
     /* priority: a window longer than the lifetime keeps it there */
     f->r.priority_window_ms = TTL_MS + 60000;
     char prio[PW_ID_LEN + 1];
-    create_credits(f, "pref", false, "veh-honda", prio);
+    create_credits_as(f, "cust4", "pref", false, "veh-4", prio);
     f->r.priority_window_ms = WINDOW_MS;
     /* broadcast */
     char bc[PW_ID_LEN + 1];
-    create_credits(f, NULL, true, "veh-tesla", bc);
-    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO - VIDEO_SPEC);
+    create_credits_as(f, "cust5", NULL, true, "veh-5t", bc);
+    assert_int_equal(balance(f, "cust4"), 10000 - VIDEO);
+    assert_int_equal(balance(f, "cust5"), 10000 - VIDEO_SPEC);
     assert_int_equal(state_of(f, card.id), PW_SESSION_AWAITING_PAYMENT);
     assert_int_equal(state_of(f, prio), PW_SESSION_PRIORITY);
     assert_int_equal(state_of(f, bc), PW_SESSION_BROADCAST);
@@ -1460,7 +1483,8 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(state_of(f, card.id), PW_SESSION_EXPIRED);
     assert_int_equal(state_of(f, prio), PW_SESSION_EXPIRED);
     assert_int_equal(state_of(f, bc), PW_SESSION_EXPIRED);
-    assert_int_equal(balance(f, "cust1"), 10000); /* both credit payments refunded */
+    assert_int_equal(balance(f, "cust4"), 10000); /* both credit payments refunded */
+    assert_int_equal(balance(f, "cust5"), 10000);
     struct pw_session got = get_session(f, prio);
     assert_string_equal(got.payment_status, "refunded");
     pw_session_clear(&got);
@@ -1708,7 +1732,7 @@ static void test_session_json_fields(void **state)
 
     /* a broadcast session has no window */
     char bc[PW_ID_LEN + 1];
-    create_credits(f, NULL, false, "veh-honda", bc);
+    create_credits_as(f, "cust4", NULL, false, "veh-4", bc);
     s = get_session(f, bc);
     j = pw_session_json(&f->r, &s);
     pw_session_clear(&s);
@@ -1719,6 +1743,169 @@ static void test_session_json_fields(void **state)
     assert_true(json_is_null(json_object_get(meta, "preferred_mechanic_id")));
     assert_string_equal(str(meta, "routing_type"), "broadcast");
     json_decref(j);
+}
+
+/* SPEC §4.4 rule 2: offline by hand in the window is a decline, told to the mechanic as a
+ * withdrawal; they get no broadcast offer, now or when they return. */
+static void test_offline_by_hand_ends_window(void **state)
+{
+    struct fx *f = *state;
+    const char *all[] = {"pref", "ma", "mb", "mc"};
+    for (int i = 0; i < 4; i++) online(f, all[i]);
+    char id[PW_ID_LEN + 1];
+    create_credits(f, "pref", false, "veh-honda", id);
+    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    f->fc.now = T0 + 30000;
+    offline(f, "pref");
+    assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
+    struct frames fr = {0};
+    read_frames(ss, &fr);
+    assert_string_equal(steps(&fr), "priority_declined,broadcast");
+    step_is(step_frame(&fr, "priority_declined"), id, "priority_declined", "pref", -1, T0 + 30000);
+    step_is(step_frame(&fr, "broadcast"), id, "broadcast", NULL, 3, T0 + 30000);
+    struct offers os = offers_of(f, id);
+    assert_int_equal(offer_of(&os, "pref", PW_OFFER_PRIORITY)->outcome, PW_OFFER_DECLINED);
+    assert_string_equal(offer_ids(&os, PW_OFFER_BROADCAST, -1), "ma,mb,mc");
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 1);
+    assert_string_equal(fr.f[0].type, "offer_withdrawn");
+    assert_string_equal(str(fr.f[0].data, "session_id"), id);
+    assert_string_equal(str(fr.f[0].data, "reason"), "priority_ended");
+    /* back online during the broadcast: nothing for them */
+    online(f, "pref");
+    os = offers_of(f, id);
+    assert_null(offer_of(&os, "pref", PW_OFFER_BROADCAST));
+    read_frames(ss, &fr);
+    assert_int_equal(count_type(&fr, "routing"), 0);
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 0);
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
+    /* offline by hand again: the window is long over, nothing happens */
+    offline(f, "pref");
+    f->fc.now = T0 + WINDOW_MS + 1;
+    pw_routing_tick(&f->r);
+    assert_int_equal(stored_events(f).broadcast_steps, 1);
+    frames_free(&fr);
+    pw_sub_free(ps);
+    pw_sub_free(ss);
+}
+
+/* A presence timeout is not a decision: the window stays, the offer stays live. */
+static void test_timeout_keeps_window(void **state)
+{
+    struct fx *f = *state;
+    online(f, "pref");
+    online(f, "ma");
+    char id[PW_ID_LEN + 1];
+    create_credits(f, "pref", false, "veh-honda", id);
+    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    pw_presence_stream_opened(&f->p, mech(f, "ma")); /* ma stays seen */
+    f->fc.now = T0 + TIMEOUT_MS + 1000;
+    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(mech(f, "pref")->m.presence, PW_OFFLINE);
+    assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
+    struct frames fr = {0};
+    read_frames(ss, &fr);
+    assert_int_equal(count_type(&fr, "routing"), 0);
+    read_frames(ps, &fr);
+    assert_int_equal(fr.n, 0);
+    struct offers os = offers_of(f, id);
+    assert_int_equal(offer_of(&os, "pref", PW_OFFER_PRIORITY)->outcome, PW_OFFER_LIVE);
+    /* back before the window ends: they take it */
+    online(f, "pref");
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    frames_free(&fr);
+    pw_sub_free(ps);
+    pw_sub_free(ss);
+}
+
+/* One live request per customer: refused before anything is charged or written. */
+static void test_one_live_session_per_customer(void **state)
+{
+    struct fx *f = *state;
+    char first[PW_ID_LEN + 1];
+    create_credits(f, NULL, false, "veh-honda", first);
+    int64_t seq = pw_hub_latest_seq(f->hub);
+    struct stored before = stored_events(f);
+    enum pw_payment pays[] = {PW_PAY_CREDITS, PW_PAY_FREE, PW_PAY_CARD};
+    for (int i = 0; i < 3; i++) {
+        struct pw_session s;
+        new_session(&s, "cust1", "veh-tesla", pays[i] == PW_PAY_FREE ? "free" : "video", false,
+                    NULL, pays[i] == PW_PAY_FREE ? 0 : VIDEO);
+        char live[PW_ID_LEN + 1] = "";
+        assert_int_equal(pw_routing_create(&f->r, &s, pays[i], live), PW_ELIVE);
+        assert_string_equal(live, first);
+        struct pw_session none;
+        assert_int_equal(store_session_get(f->st, s.id, &none), PW_ENOTFOUND);
+        pw_session_clear(&s);
+    }
+    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
+    assert_false(user(f, "cust1").free_session_used);
+    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(stored_events(f).n, before.n);
+    assert_int_equal(sessions_of(f, "cust1"), 1);
+    /* other customers are not held up; once it is over, the next one is allowed */
+    char other[PW_ID_LEN + 1];
+    create_credits_as(f, "cust4", NULL, false, "veh-4", other);
+    assert_int_equal(pw_routing_cancel(&f->r, first), PW_OK);
+    char next[PW_ID_LEN + 1];
+    create_credits(f, NULL, false, "veh-tesla", next);
+    assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
+    /* a vehicle deleted since the API looked at it: not found, nothing charged */
+    assert_int_equal(pw_routing_cancel(&f->r, next), PW_OK);
+    struct pw_vehicle v = {.id = "veh-honda", .owner_id = "cust1"};
+    assert_int_equal(store_vehicle_change(f->st, &v, true, T0), PW_OK);
+    struct pw_session s;
+    new_session(&s, "cust1", "veh-honda", "video", false, NULL, VIDEO);
+    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_ENOTFOUND);
+    pw_session_clear(&s);
+    assert_int_equal(balance(f, "cust1"), 10000);
+}
+
+/* The session object's steps: the payloads the session stream carried, oldest first. */
+static void test_session_json_steps(void **state)
+{
+    struct fx *f = *state;
+    online(f, "pref");
+    online(f, "ma");
+    struct pw_sub *all = NULL;
+    char id[PW_ID_LEN + 1];
+    int64_t before = pw_hub_latest_seq(f->hub);
+    create_credits(f, "pref", false, "veh-honda", id);
+    all = sub(f, "session", id);
+    pw_hub_replay(f->hub, all, before); /* every event of the session, as a reconnecting stream */
+    f->fc.now = T0 + 1000;
+    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
+    struct frames fr = {0};
+    read_frames(all, &fr);
+    assert_string_equal(steps(&fr), "priority_offered,priority_declined,broadcast,accepted");
+    struct pw_session s = get_session(f, id);
+    json_t *j = pw_session_json(&f->r, &s);
+    json_t *st = json_object_get(j, "steps");
+    assert_true(json_is_array(st));
+    size_t k = 0;
+    for (int i = 0; i < fr.n; i++) {
+        if (strcmp(fr.f[i].type, "routing") != 0) continue;
+        assert_true(k < json_array_size(st));
+        assert_true(json_equal(json_array_get(st, k), fr.f[i].data));
+        k++;
+    }
+    assert_int_equal(k, json_array_size(st));
+    json_decref(j);
+    /* up to a sequence number: only the steps the snapshot stands for */
+    int64_t upto = 0;
+    for (int i = 0; i < fr.n; i++)
+        if (!strcmp(fr.f[i].type, "routing") && !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
+            upto = fr.f[i].id;
+    j = pw_session_json_upto(&f->r, &s, upto);
+    st = json_object_get(j, "steps");
+    assert_int_equal(json_array_size(st), 2);
+    assert_string_equal(str(json_array_get(st, 1), "step"), "priority_declined");
+    json_decref(j);
+    pw_session_clear(&s);
+    frames_free(&fr);
+    pw_sub_free(all);
 }
 
 int main(void)
@@ -1758,6 +1945,10 @@ int main(void)
         T(test_restart_past_window_and_lifetime_expires_without_broadcast),
         T(test_init_repairs_presence),
         T(test_session_json_fields),
+        T(test_offline_by_hand_ends_window),
+        T(test_timeout_keeps_window),
+        T(test_one_live_session_per_customer),
+        T(test_session_json_steps),
     };
 #undef T
     return test_db_run_both("routing", tests);

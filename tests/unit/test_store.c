@@ -1,10 +1,13 @@
 /* The storage interface on each backend: SQLite on a real file in a temporary folder, and
  * PostgreSQL (in a fresh schema) when PITWALL_TEST_PG_URL names a server: migrations,
  * accounts, logins, catalogue, vehicles, atomic presence writes, savepoint transactions and
- * event sequence numbers. The same tests run against both. */
+ * event sequence numbers, profiles, soft-deleted vehicles, one live session per customer and
+ * a session's events by channel. The same tests run against both. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,9 +357,9 @@ static void test_vehicles_of_owner(void **state)
     assert_int_equal(store_user_insert(f->st, &a), PW_OK);
     assert_int_equal(store_user_insert(f->st, &b), PW_OK);
     struct pw_vehicle vs[] = {
-        {"v-z", "ua", 2020, "Tesla", "Model 3"},
-        {"v-b", "ub", 2015, "Ford", "Focus"},
-        {"v-a", "ua", 2017, "Honda", "Civic"}, /* id sorts first, inserted later */
+        {"v-z", "ua", 2020, "Tesla", "Model 3", 0},
+        {"v-b", "ub", 2015, "Ford", "Focus", 0},
+        {"v-a", "ua", 2017, "Honda", "Civic", 0}, /* id sorts first, inserted later */
     };
     for (int i = 0; i < 3; i++)
         assert_int_equal(store_vehicle_insert(f->st, &vs[i]), PW_OK);
@@ -381,7 +384,7 @@ static void test_vehicles_of_owner(void **state)
     assert_int_equal(got.n, 0);
 
     /* a vehicle of an unknown owner is refused (foreign key) */
-    struct pw_vehicle orphan = {"v-o", "ghost", 2000, "Lada", "Niva"};
+    struct pw_vehicle orphan = {"v-o", "ghost", 2000, "Lada", "Niva", 0};
     assert_int_not_equal(store_vehicle_insert(f->st, &orphan), PW_OK);
 }
 
@@ -867,9 +870,322 @@ static void test_idle_transaction_is_ended(void **state)
     assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
 }
 
+/* ---- accounts (issue 11): profile, vehicles, live sessions ---- */
+
+static void test_user_profile_update(void **state)
+{
+    struct fx *f = *state;
+    struct pw_user u = user("u1", "1@test.invalid", PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    struct pw_user got;
+    assert_int_equal(store_user_update_profile(f->st, "u1", "Robin Hood", NULL), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_string_equal(got.name, "Robin Hood");
+    assert_string_equal(got.city, "Toronto");
+    assert_int_equal(store_user_update_profile(f->st, "u1", NULL, "Ottawa"), PW_OK);
+    assert_int_equal(store_user_update_profile(f->st, "u1", NULL, NULL), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_string_equal(got.name, "Robin Hood");
+    assert_string_equal(got.city, "Ottawa");
+    assert_int_equal(got.credit_balance_cents, 10000);
+    /* 100 characters of 4 bytes each round-trip whole */
+    char longest[PW_PROFILE_BYTES + 1] = "";
+    for (int i = 0; i < PW_PROFILE_CHARS; i++) strcat(longest, "\xf0\x9f\x9a\x97");
+    assert_int_equal(store_user_update_profile(f->st, "u1", longest, longest), PW_OK);
+    assert_int_equal(store_user_by_id(f->st, "u1", &got), PW_OK);
+    assert_string_equal(got.name, longest);
+    assert_string_equal(got.city, longest);
+    assert_int_equal(store_user_update_profile(f->st, "ghost", "X", NULL), PW_ENOTFOUND);
+}
+
+/* The catalogue and a customer with one vehicle, for the session tests below. */
+static void add_customer_with_vehicle(struct fx *f, const char *uid, const char *vid)
+{
+    char email[64];
+    snprintf(email, sizeof email, "%s@test.invalid", uid);
+    struct pw_user u = user(uid, email, PW_ROLE_CUSTOMER);
+    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    struct pw_vehicle v = {0};
+    snprintf(v.id, sizeof v.id, "%s", vid);
+    snprintf(v.owner_id, sizeof v.owner_id, "%s", uid);
+    v.year = 2017;
+    snprintf(v.make, sizeof v.make, "Honda");
+    snprintf(v.model, sizeof v.model, "Civic");
+    assert_int_equal(store_vehicle_insert(f->st, &v), PW_OK);
+}
+
+static void add_video_plan(struct fx *f)
+{
+    struct pw_plan p = {.slug = "video", .name = "Standard Video", .standard_price_cents = 2999,
+                        .specialist_price_cents = 3999};
+    assert_int_equal(store_plan_insert(f->st, &p, 1), PW_OK);
+}
+
+static void add_session(struct fx *f, const char *id, const char *customer, const char *vehicle,
+                        enum pw_session_state state, int64_t at)
+{
+    struct pw_session x = {0};
+    snprintf(x.id, sizeof x.id, "%s", id);
+    snprintf(x.customer_id, sizeof x.customer_id, "%s", customer);
+    snprintf(x.vehicle_id, sizeof x.vehicle_id, "%s", vehicle);
+    snprintf(x.plan_slug, sizeof x.plan_slug, "video");
+    x.intake_json = "{}";
+    snprintf(x.payment_method, sizeof x.payment_method, "credits");
+    snprintf(x.payment_status, sizeof x.payment_status, "paid");
+    x.price_cents = 2999;
+    x.state = state;
+    x.created_at = at;
+    x.expires_at = at + 1800000;
+    assert_int_equal(store_session_insert(f->st, &x), PW_OK);
+}
+
+static void set_state(struct fx *f, const char *id, enum pw_session_state from,
+                      enum pw_session_state to)
+{
+    struct store_transition t = {.from = 1u << from, .to = to, .at = NOW + 5};
+    assert_int_equal(store_session_transition(f->st, id, &t), PW_OK);
+}
+
+static void test_vehicle_change_and_soft_delete(void **state)
+{
+    struct fx *f = *state;
+    add_video_plan(f);
+    add_customer_with_vehicle(f, "u1", "v1");
+    add_customer_with_vehicle(f, "u2", "v2");
+    struct pw_vehicle edit = {.id = "v1", .owner_id = "u1", .year = 2018, .make = "Honda",
+                              .model = "Fit"};
+    assert_int_equal(store_vehicle_change(f->st, &edit, false, NOW), PW_OK);
+    struct pw_vehicle got;
+    assert_int_equal(store_vehicle_get(f->st, "v1", &got), PW_OK);
+    assert_int_equal(got.year, 2018);
+    assert_string_equal(got.model, "Fit");
+    assert_int_equal(got.deleted_at, 0);
+    /* someone else's vehicle, an unknown one: not found, unchanged */
+    struct pw_vehicle theirs = edit;
+    snprintf(theirs.owner_id, sizeof theirs.owner_id, "u2");
+    assert_int_equal(store_vehicle_change(f->st, &theirs, false, NOW), PW_ENOTFOUND);
+    assert_int_equal(store_vehicle_change(f->st, &theirs, true, NOW), PW_ENOTFOUND);
+    struct pw_vehicle ghost = edit;
+    snprintf(ghost.id, sizeof ghost.id, "nope");
+    assert_int_equal(store_vehicle_change(f->st, &ghost, true, NOW), PW_ENOTFOUND);
+
+    /* each live state holds it; a session that is over does not */
+    enum pw_session_state live[] = {PW_SESSION_AWAITING_PAYMENT, PW_SESSION_PRIORITY,
+                                    PW_SESSION_BROADCAST, PW_SESSION_ACCEPTED};
+    char id[16], found[PW_ID_LEN + 1];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "s%d", i);
+        add_session(f, id, "u1", "v1", live[i], NOW + i);
+        assert_int_equal(store_session_live_find(f->st, NULL, "v1", found), PW_OK);
+        assert_string_equal(found, id);
+        assert_int_equal(store_vehicle_change(f->st, &edit, false, NOW), PW_EVEHICLEINUSE);
+        assert_int_equal(store_vehicle_change(f->st, &edit, true, NOW), PW_EVEHICLEINUSE);
+        set_state(f, id, live[i], i % 2 ? PW_SESSION_CANCELLED : PW_SESSION_ENDED);
+    }
+    assert_int_equal(store_session_live_find(f->st, NULL, "v1", found), PW_ENOTFOUND);
+    assert_int_equal(store_vehicle_change(f->st, &edit, true, NOW + 10), PW_OK);
+    /* deleted: out of the list, still readable for its past sessions, never changed again */
+    struct vehicles list = {0};
+    assert_int_equal(store_vehicles_of(f->st, "u1", collect_vehicle, &list), PW_OK);
+    assert_int_equal(list.n, 0);
+    assert_int_equal(store_vehicle_get(f->st, "v1", &got), PW_OK);
+    assert_int_equal(got.deleted_at, NOW + 10);
+    assert_string_equal(got.model, "Fit");
+    assert_int_equal(store_vehicle_change(f->st, &edit, true, NOW), PW_ENOTFOUND);
+    assert_int_equal(store_vehicle_change(f->st, &edit, false, NOW), PW_ENOTFOUND);
+    assert_int_equal(store_vehicle_lock(f->st, "v1", "u1"), PW_ENOTFOUND);
+    memset(&list, 0, sizeof list);
+    assert_int_equal(store_vehicles_of(f->st, "u2", collect_vehicle, &list), PW_OK);
+    assert_int_equal(list.n, 1);
+}
+
+static void test_session_claim(void **state)
+{
+    struct fx *f = *state;
+    add_video_plan(f);
+    add_customer_with_vehicle(f, "u1", "v1");
+    add_customer_with_vehicle(f, "u2", "v2");
+    char live[PW_ID_LEN + 1] = "";
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", live), PW_OK);
+    add_session(f, "s1", "u1", "v1", PW_SESSION_BROADCAST, NOW);
+    assert_int_equal(store_tx_commit(f->st), PW_OK);
+    /* another live one of u1: refused with its id; u2 is not affected */
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", live), PW_ELIVE);
+    assert_string_equal(live, "s1");
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", NULL), PW_ELIVE);
+    assert_int_equal(store_session_claim(f->st, "u2", "v2", NULL), PW_OK);
+    /* a vehicle not the customer's */
+    assert_int_equal(store_session_claim(f->st, "u2", "v1", NULL), PW_ENOTFOUND);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_session_live_find(f->st, "u1", NULL, live), PW_OK);
+    assert_string_equal(live, "s1");
+    assert_int_equal(store_session_live_find(f->st, "u2", NULL, live), PW_ENOTFOUND);
+    /* over: allowed again; a deleted vehicle is not */
+    set_state(f, "s1", PW_SESSION_BROADCAST, PW_SESSION_EXPIRED);
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", NULL), PW_OK);
+    store_tx_rollback(f->st);
+    struct pw_vehicle v = {.id = "v1", .owner_id = "u1"};
+    assert_int_equal(store_vehicle_change(f->st, &v, true, NOW), PW_OK);
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", NULL), PW_ENOTFOUND);
+    store_tx_rollback(f->st);
+    assert_int_equal(store_session_claim(f->st, "ghost", "v1", NULL), PW_ENOTFOUND);
+}
+
+/* Migration 5 on a database from before issue 11, where a customer could hold two live
+ * sessions: it applies (no constraint to break), both stay, and the next booking waits. */
+static void test_migration_5_on_two_live_sessions(void **state)
+{
+    struct fx *f = *state;
+    add_video_plan(f);
+    add_customer_with_vehicle(f, "u1", "v1");
+    add_session(f, "s1", "u1", "v1", PW_SESSION_BROADCAST, NOW);
+    add_session(f, "s2", "u1", "v1", PW_SESSION_ACCEPTED, NOW + 1);
+    int want = user_version(f);
+    assert_int_equal(want, 5);
+    store_close(f->st);
+    f->st = NULL;
+    /* back to version 4 */
+    if (f->db.pg) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "DROP INDEX %s.events_channel; DROP INDEX %s.sessions_vehicle; "
+                 "ALTER TABLE %s.vehicles DROP COLUMN deleted_at; "
+                 "UPDATE %s.schema_version SET version = 4",
+                 f->db.schema, f->db.schema, f->db.schema, f->db.schema);
+        assert_true(test_db_pg_exec(sql));
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP INDEX events_channel; DROP INDEX sessions_vehicle; "
+                                      "ALTER TABLE vehicles DROP COLUMN deleted_at; "
+                                      "PRAGMA user_version = 4",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
+    assert_int_equal(user_version(f), 4);
+    char err[256] = "";
+    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("migration 5: %s", err);
+    assert_int_equal(user_version(f), want);
+    struct pw_session x;
+    assert_int_equal(store_session_get(f->st, "s1", &x), PW_OK);
+    pw_session_clear(&x);
+    assert_int_equal(store_session_get(f->st, "s2", &x), PW_OK);
+    pw_session_clear(&x);
+    struct pw_vehicle v;
+    assert_int_equal(store_vehicle_get(f->st, "v1", &v), PW_OK);
+    assert_int_equal(v.deleted_at, 0);
+    char live[PW_ID_LEN + 1];
+    assert_int_equal(store_tx_begin(f->st), PW_OK);
+    assert_int_equal(store_session_claim(f->st, "u1", "v1", live), PW_ELIVE);
+    store_tx_rollback(f->st);
+    struct pw_vehicle edit = {.id = "v1", .owner_id = "u1"};
+    assert_int_equal(store_vehicle_change(f->st, &edit, true, NOW), PW_EVEHICLEINUSE);
+}
+
+/* A second node, blocked on a row lock the first holds (PostgreSQL only: SQLite has one
+ * writer per database, and the event loop never waits inside a transaction). */
+struct other_node {
+    const char *url;
+    int what; /* 0: claim for u1/v1, 1: delete v1 */
+    pw_err e;
+    char live[PW_ID_LEN + 1];
+};
+
+static void *other_node_run(void *arg)
+{
+    struct other_node *o = arg;
+    struct store *st = NULL;
+    char err[256] = "";
+    if ((o->e = store_open(o->url, &st, err, sizeof err)) != PW_OK) return NULL;
+    if (o->what == 0) {
+        if (!(o->e = store_tx_begin(st))) {
+            o->e = store_session_claim(st, "u1", "v1", o->live);
+            store_tx_rollback(st);
+        }
+    } else {
+        struct pw_vehicle v = {.id = "v1", .owner_id = "u1"};
+        o->e = store_vehicle_change(st, &v, true, NOW);
+    }
+    store_close(st);
+    return NULL;
+}
+
+static void test_claims_queue_across_nodes(void **state)
+{
+    struct fx *f = *state;
+    if (!f->db.pg) skip();
+    add_video_plan(f);
+    add_customer_with_vehicle(f, "u1", "v1");
+    for (int what = 0; what < 2; what++) {
+        char id[8];
+        snprintf(id, sizeof id, "s%d", what);
+        /* this node creates a session; the other, at the same moment, another session of the
+         * customer (what 0) or a delete of the vehicle (what 1) */
+        assert_int_equal(store_tx_begin(f->st), PW_OK);
+        assert_int_equal(store_session_claim(f->st, "u1", "v1", NULL), PW_OK);
+        struct other_node o = {.url = f->url, .what = what};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, other_node_run, &o), 0);
+        usleep(300 * 1000); /* it waits for the lock */
+        add_session(f, id, "u1", "v1", PW_SESSION_BROADCAST, NOW + what);
+        assert_int_equal(store_tx_commit(f->st), PW_OK);
+        pthread_join(t, NULL);
+        /* after the lock it read what was committed meanwhile */
+        assert_int_equal(o.e, what == 0 ? PW_ELIVE : PW_EVEHICLEINUSE);
+        if (what == 0) assert_string_equal(o.live, id);
+        set_state(f, id, PW_SESSION_BROADCAST, PW_SESSION_CANCELLED);
+    }
+}
+
+static void collect_payload(void *ctx, const struct store_event *ev)
+{
+    char *out = ctx;
+    if (*out) strcat(out, ",");
+    strcat(out, ev->payload);
+}
+
+static void test_events_of_channel(void **state)
+{
+    struct fx *f = *state;
+    const char *rows[][3] = {
+        {"routing", "session:a", "1"}, {"routing", "session:b", "2"}, {"offer", "session:a", "3"},
+        {"routing", "session:a", "4"}, {"presence", "presence:m", "5"}, {"routing", "session:a", "6"},
+    };
+    int64_t seqs[6];
+    for (int i = 0; i < 6; i++) {
+        struct store_event ev = {.type = rows[i][0], .channel = rows[i][1], .payload = rows[i][2],
+                                 .created_at = NOW + i};
+        assert_int_equal(store_event_append(f->st, &ev), PW_OK);
+        seqs[i] = ev.seq;
+    }
+    char got[64] = "";
+    assert_int_equal(store_events_of_channel(f->st, "session:a", "routing", INT64_MAX,
+                                             collect_payload, got),
+                     PW_OK);
+    assert_string_equal(got, "1,4,6"); /* oldest first, that channel and type only */
+    got[0] = '\0';
+    assert_int_equal(store_events_of_channel(f->st, "session:a", "routing", seqs[3],
+                                             collect_payload, got),
+                     PW_OK);
+    assert_string_equal(got, "1,4");
+    got[0] = '\0';
+    assert_int_equal(store_events_of_channel(f->st, "session:zz", "routing", INT64_MAX,
+                                             collect_payload, got),
+                     PW_OK);
+    assert_string_equal(got, "");
+}
+
+
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_migrations_then_reopen),     T(test_newer_schema_refused),
@@ -882,6 +1198,9 @@ int main(void)
         T(test_credits_and_free_session),   T(test_two_connections_see_one_winner),
         T(test_events_reach_the_sink_after_commit), T(test_presence_timeout_is_conditional),
         T(test_listen_sees_other_commits),  T(test_idle_transaction_is_ended),
+        T(test_user_profile_update),        T(test_vehicle_change_and_soft_delete),
+        T(test_session_claim),              T(test_claims_queue_across_nodes),
+        T(test_events_of_channel),          T(test_migration_5_on_two_live_sessions),
     };
 #undef T
     return test_db_run_both("store", tests);
