@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev libsodium-dev
-       libjansson-dev libcurl4-openssl-dev libpq-dev uthash-dev ca-certificates nodejs npm)
+       libjansson-dev libcurl4-openssl-dev libpq-dev uthash-dev zlib1g-dev ca-certificates nodejs npm)
 test=(libcmocka-dev curl sqlite3 chromium prometheus)
 fuzz=(clang libclang-rt-14-dev)
 bench=(wrk nginx libnginx-mod-nchan)
