@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, only those missing. Usage:
-#   scripts/deps.sh build|test|fuzz|bench
+#   scripts/deps.sh build|test|fuzz|bench|icons
 set -euo pipefail
 
 build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev libsodium-dev
-       libjansson-dev libcurl4-openssl-dev libpq-dev uthash-dev ca-certificates nodejs npm)
+       libjansson-dev libcurl4-openssl-dev libpq-dev uthash-dev zlib1g-dev ca-certificates nodejs npm)
 test=(libcmocka-dev curl sqlite3 chromium prometheus)
 fuzz=(clang libclang-rt-14-dev)
 bench=(wrk nginx libnginx-mod-nchan)
+icons=(librsvg2-bin icoutils) # scripts/make-icons.sh only: its outputs are committed
 
 want=("${build[@]}")
 for group in "$@"; do
@@ -16,6 +17,7 @@ for group in "$@"; do
     test) want+=("${test[@]}") ;;
     fuzz) want+=("${fuzz[@]}") ;;
     bench) want+=("${bench[@]}") ;;
+    icons) want+=("${icons[@]}") ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
   esac
 done

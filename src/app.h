@@ -21,6 +21,7 @@ struct pw_throttle;
 struct pw_workers;
 struct pw_event;
 struct pw_dir_cache;
+struct http_static_cache;
 
 struct pw_stats {
     uint64_t requests;
@@ -43,6 +44,9 @@ struct pw_app {
     struct pw_workers *workers;     /* CPU work: password hashing */
     struct pw_workers *io_workers;  /* slow network calls (Stripe), apart so they never hold logins */
     struct pw_dir_cache *dir_cache;
+    /* gzip copies of the web UI's files (http/static.c): made on first use, freed by
+     * http_serve when it stops */
+    struct http_static_cache *static_cache;
     struct pw_event *keepalive;
     int rollout_percent; /* mechanic selection shown to this % of customers */
     int64_t started_at;

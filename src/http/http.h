@@ -62,6 +62,9 @@ typedef void (*http_handler)(struct http_request *r);
 
 /* ---- reading ---- */
 const char *http_header(struct http_request *r, const char *name);
+/* Every occurrence of a list-valued header joined with ", " (a client may send it as several
+ * lines); false when there is none or it does not fit outsz. */
+bool http_header_list(struct http_request *r, const char *name, char *out, size_t outsz);
 /* The client's address as text (for throttling). */
 void http_client_addr(struct http_request *r, char *out, size_t outsz);
 /* Parses the body as one JSON object; on failure answers 400 and returns NULL. */
@@ -110,7 +113,19 @@ int http_serve(struct pw_app *app);
  * and sets *method_allowed=false when the path exists under another method. */
 http_handler http_route(struct http_request *r, bool *path_known);
 
-/* Static files of the web UI (static.c). */
+/* Static files of the web UI (static.c), gzipped for the clients that accept it: the
+ * compressed copies are kept in app->static_cache, made by the first request for each
+ * version of a file; http_serve frees them when it stops. */
 void http_static(struct http_request *r);
+struct http_static_cache;
+void http_static_cache_free(struct http_static_cache *c);
+
+/* ---- negotiation (negotiate.c: pure functions of header values) ---- */
+/* Whether an Accept-Encoding value asks for gzip (or x-gzip) with q > 0, directly or through
+ * "*", at least as much as identity. NULL (no header) → false. */
+bool http_accepts_gzip(const char *accept_encoding);
+/* Whether an If-None-Match value ("*" or a list of entity-tags) matches etag, by weak
+ * comparison. */
+bool http_etag_matches(const char *if_none_match, const char *etag);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app.h"
 #include "auth/auth.h"
@@ -16,6 +17,37 @@
 const char *http_header(struct http_request *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+struct header_join {
+    const char *name;
+    char *out;
+    size_t size, used;
+    bool any, overflow;
+};
+
+static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct header_join *j = cls;
+    if (!key || strcasecmp(key, j->name) != 0 || !value) return MHD_YES;
+    int n = snprintf(j->out + j->used, j->size - j->used, "%s%s", j->any ? ", " : "", value);
+    if (n < 0 || (size_t)n >= j->size - j->used) {
+        j->overflow = true;
+        return MHD_NO;
+    }
+    j->used += (size_t)n;
+    j->any = true;
+    return MHD_YES;
+}
+
+bool http_header_list(struct http_request *r, const char *name, char *out, size_t outsz)
+{
+    if (outsz == 0) return false;
+    out[0] = '\0';
+    struct header_join j = {name, out, outsz, 0, false, false};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_header, &j);
+    return j.any && !j.overflow;
 }
 
 static void peer_addr(struct http_request *r, char *out, size_t outsz)

@@ -448,6 +448,8 @@ out:
     }
     MHD_run(d);
     MHD_stop_daemon(d);
+    http_static_cache_free(app->static_cache); /* no response holds its bytes any more */
+    app->static_cache = NULL;
     pw_stream_watch_init(-1);
     if (ep >= 0) close(ep);
     if (tfd >= 0) close(tfd);

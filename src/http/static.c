@@ -1,6 +1,15 @@
 /* The web UI's files: GET/HEAD only, never outside the web root, a content type by
  * extension, and ETag revalidation ("no-cache": the browser asks each time, gets 304 when
- * the file did not change), since there is no build step to put hashes in file names. */
+ * the file did not change), since there is no build step to put hashes in file names.
+ *
+ * Text files (HTML, CSS, JS, JSON, SVG, the vendored chart library) go gzipped to clients
+ * whose Accept-Encoding allows it. The compressed copy of a file is made once per version
+ * of the file, by the first request that wants it, and kept in memory keyed by the file's
+ * path and its (device, inode, size, mtime): a file edited while the server runs is
+ * compressed again on its next request, and a file that changes while it is being read is
+ * served uncompressed. Each variant has its own ETag ("-gz" suffix) and every answer for a
+ * compressible file says Vary: Accept-Encoding, so caches keep the two apart. Why at run
+ * time rather than at build time: docs/decisions.md. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,8 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <uthash.h>
+#include <zlib.h>
+
 #include "app.h"
 #include "http/http.h"
+
+/* Files above this are sent as they are (none of the UI's comes near); the cache as a whole
+ * stops taking new copies past GZ_CACHE_MAX (the web root is ours, but bounded anyway). */
+#define GZ_FILE_MAX (8u << 20)
+#define GZ_CACHE_MAX (64u << 20)
 
 static const struct {
     const char *ext;
@@ -30,6 +47,13 @@ static const struct {
     {".txt", "text/plain; charset=utf-8"},
     {".woff2", "font/woff2"},
 };
+
+/* Worth gzipping: text, and SVG (XML). Images and fonts are compressed already. */
+static bool compressible(const char *type)
+{
+    return strncmp(type, "text/", 5) == 0 || strncmp(type, "application/json", 16) == 0 ||
+           strncmp(type, "image/svg+xml", 13) == 0;
+}
 
 static const char *content_type(const char *path)
 {
@@ -110,6 +134,159 @@ static int open_vendored(const struct pw_config *cfg, const char *path, struct s
     return -1;
 }
 
+/* ---- the gzip copies ---- */
+
+/* Compressed bytes, shared by the cache and every response still sending them (the MHD
+ * response's free callback drops its reference). One thread runs MHD and this handler, so a
+ * plain counter suffices. */
+struct gz_blob {
+    unsigned refs;
+    size_t len;
+    unsigned char bytes[];
+};
+
+struct gz_entry {
+    char *path; /* the file opened (under the web or vendor root): the hash key */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+    struct gz_blob *blob; /* NULL: gzip is not smaller for this version, send it as it is */
+    UT_hash_handle hh;
+};
+
+struct http_static_cache {
+    struct gz_entry *by_path;
+    size_t bytes; /* compressed bytes held */
+};
+
+static void gz_blob_release(void *cls)
+{
+    struct gz_blob *b = cls;
+    if (b && --b->refs == 0) free(b);
+}
+
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static bool entry_is(const struct gz_entry *e, const struct stat *st)
+{
+    return e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+           e->mtim.tv_sec == st->st_mtim.tv_sec && e->mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Reads the whole file through fd (pread: the fd stays at offset 0 for an identity answer)
+ * and gzips it at level 9. *ok=false when the file could not be read as the version st
+ * describes (changed meanwhile) or zlib failed; otherwise the copy, or NULL with *ok=true
+ * when gzip would not be smaller. */
+static struct gz_blob *gz_make(int fd, const struct stat *st, bool *ok)
+{
+    *ok = false;
+    size_t size = (size_t)st->st_size;
+    unsigned char *raw = malloc(size ? size : 1);
+    struct gz_blob *b = NULL;
+    z_stream z = {0};
+    bool z_open = false;
+    if (!raw) goto out;
+    for (size_t got = 0; got < size;) {
+        ssize_t n = pread(fd, raw + got, size - got, (off_t)got);
+        if (n <= 0) goto out; /* shorter than it was: it is being rewritten */
+        got += (size_t)n;
+    }
+    struct stat after;
+    if (fstat(fd, &after) != 0 || !same_version(st, &after)) goto out;
+
+    /* windowBits 15 + 16: a gzip wrapper; no name or time in its header, so the bytes depend
+     * on the content only */
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) goto out;
+    z_open = true;
+    size_t bound = deflateBound(&z, (uLong)size);
+    b = malloc(sizeof *b + bound);
+    if (!b) goto out;
+    z.next_in = raw;
+    z.avail_in = (uInt)size;
+    z.next_out = b->bytes;
+    z.avail_out = (uInt)bound;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+        free(b);
+        b = NULL;
+        goto out;
+    }
+    b->len = bound - z.avail_out;
+    b->refs = 1;
+    *ok = true;
+    if (b->len >= size) { /* tiny files: the wrapper costs more than it saves */
+        free(b);
+        b = NULL;
+    }
+out:
+    if (z_open) deflateEnd(&z);
+    free(raw);
+    return b;
+}
+
+/* The gzip copy of the file open as fd (version st), with a reference for the caller, or
+ * NULL: send the file as it is. */
+static struct gz_blob *gz_get(struct pw_app *app, const char *path, int fd, const struct stat *st)
+{
+    if (st->st_size > (off_t)GZ_FILE_MAX) return NULL;
+    if (!app->static_cache && !(app->static_cache = calloc(1, sizeof *app->static_cache)))
+        return NULL;
+    struct http_static_cache *c = app->static_cache;
+    struct gz_entry *e = NULL;
+    HASH_FIND_STR(c->by_path, path, e);
+    if (e && entry_is(e, st)) {
+        if (e->blob) e->blob->refs++;
+        return e->blob;
+    }
+    bool ok;
+    struct gz_blob *b = gz_make(fd, st, &ok);
+    if (!ok) return NULL;
+    size_t old = e && e->blob ? e->blob->len : 0, add = b ? b->len : 0;
+    if (c->bytes - old + add > GZ_CACHE_MAX) {
+        gz_blob_release(b);
+        return NULL;
+    }
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (e && !(e->path = strdup(path))) {
+            free(e);
+            e = NULL;
+        }
+        if (!e) {
+            gz_blob_release(b);
+            return NULL;
+        }
+        HASH_ADD_KEYPTR(hh, c->by_path, e->path, strlen(e->path), e);
+    }
+    gz_blob_release(e->blob); /* responses still sending the old version keep theirs */
+    c->bytes = c->bytes - old + add;
+    e->blob = b;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->size = st->st_size;
+    e->mtim = st->st_mtim;
+    if (b) b->refs++; /* the cache's, and the caller's */
+    return b;
+}
+
+void http_static_cache_free(struct http_static_cache *c)
+{
+    if (!c) return;
+    struct gz_entry *e, *tmp;
+    HASH_ITER(hh, c->by_path, e, tmp)
+    {
+        HASH_DEL(c->by_path, e);
+        gz_blob_release(e->blob);
+        free(e->path);
+        free(e);
+    }
+    free(c);
+}
+
 void http_static(struct http_request *r)
 {
     if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
@@ -138,32 +315,53 @@ void http_static(struct http_request *r)
         http_error(r, PW_ENOTFOUND, "No such page.");
         return;
     }
-    char etag[64];
-    snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_size,
+    const char *type = content_type(file);
+    bool varies = compressible(type);
+    struct gz_blob *gz = NULL;
+    if (varies) {
+        char accept[512];
+        if (http_header_list(r, "Accept-Encoding", accept, sizeof accept) &&
+            http_accepts_gzip(accept))
+            gz = gz_get(r->app, file, fd, &st);
+    }
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%llx-%llx%s\"", (unsigned long long)st.st_size,
              (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
-                 (unsigned long long)st.st_mtim.tv_nsec);
-    const char *inm = http_header(r, "If-None-Match");
+                 (unsigned long long)st.st_mtim.tv_nsec,
+             gz ? "-gz" : "");
+    char inm[1024];
+    bool has_inm = http_header_list(r, "If-None-Match", inm, sizeof inm);
     struct MHD_Response *resp;
     unsigned status;
-    if (inm && strcmp(inm, etag) == 0) {
+    if (has_inm && http_etag_matches(inm, etag)) {
         close(fd);
+        gz_blob_release(gz);
+        gz = NULL;
         resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         status = 304;
+    } else if (gz) {
+        close(fd);
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(gz->len, gz->bytes,
+                                                                      gz_blob_release, gz);
+        if (!resp) gz_blob_release(gz);
+        status = 200;
     } else {
         resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+        if (!resp) close(fd);
         status = 200;
     }
     if (!resp) {
-        if (status == 200) close(fd);
         http_error(r, PW_EINTERNAL, NULL);
         return;
     }
-    MHD_add_response_header(resp, "Content-Type", content_type(file));
+    MHD_add_response_header(resp, "Content-Type", type);
+    if (gz && status == 200) MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    if (varies) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
     MHD_add_response_header(resp, "ETag", etag);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    if (strstr(content_type(file), "text/html"))
+    if (strstr(type, "text/html"))
         MHD_add_response_header(resp, "Content-Security-Policy",
                                 "default-src 'self'; img-src 'self' data: https:; "
                                 "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
