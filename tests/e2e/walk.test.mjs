@@ -262,7 +262,7 @@ test('a newcomer signs up, adds a vehicle, books First Available with nobody onl
   await ctx.close();
 });
 
-test('Alex picks John (online) as a specialist; John goes offline by hand, Sarah and Mike get it, Sarah wins', async () => {
+test('Alex looks at the specialists, picks John (online); John goes offline by hand, Sarah and Mike get it, Sarah wins', async () => {
   const alex = await person(1280);
   const john = await person(1280);
   const sarah = await person(390);
@@ -288,6 +288,8 @@ test('Alex picks John (online) as a specialist; John goes offline by hand, Sarah
   await page.getByRole('radio', { name: /^John Smith/ }).waitFor();
   assert.match(await page.locator('#mechanic-group').innerText(), /John Smith/);
   await shoot(page, 'wizard-step3-specialist');
+  // Sarah and Mike are no Tesla specialists: the standard plan lets them take part in the broadcast
+  await pick(page, /^Standard/);
   await pick(page, /^John Smith/);
   await page.getByRole('button', { name: 'Launch session' }).click();
 
