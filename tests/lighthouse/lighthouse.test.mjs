@@ -1,8 +1,7 @@
 // Lighthouse (issue 11): every page scores 100 for accessibility and 100 for best practices,
 // in Debian's Chromium; a page below prints its failing audits with the offending nodes.
 // Performance (speed) is measured by bench/lighthouse.sh, not asserted here.
-// scripts/run-tests.sh runs this file only with PITWALL_LIGHTHOUSE=1 until the pages pass
-// (see README.md).
+// scripts/run-tests.sh runs it in every `make test` (PITWALL_LIGHTHOUSE=0 skips it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setUp, auditPage, formatFailing } from './lighthouse.mjs';
