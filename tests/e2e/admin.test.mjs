@@ -48,6 +48,9 @@ async function adminPage(width) {
   await login(page, srv.url, 'admin@demo.test');
   assert.equal(new URL(page.url()).pathname, '/admin');
   await page.locator('body[data-ready="true"]').waitFor();
+  // the charts are drawn once they come near the screen
+  await page.locator('#metrics .charts').scrollIntoViewIfNeeded();
+  await page.locator('#metrics[data-charts="drawn"]').waitFor();
   return { ctx, page, errors };
 }
 

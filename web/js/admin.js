@@ -1,7 +1,8 @@
 // The operator's page: the seed's success metrics (GET /api/admin/metrics) as charts with the
 // same numbers as tables beside them, the rollout of mechanic selection, and mechanic
 // approval. Everything from the server is inserted as text. Chart.js comes from
-// /vendor/chart.umd.js (a global); without it the tables still carry every number.
+// /vendor/chart.umd.js (a global), fetched only when the charts come near the screen (on a
+// phone they are below the fold); without it the tables still carry every number.
 import { api, el, renderTopbar, requireMe } from './api.js';
 
 const me = await requireMe(['admin']);
@@ -213,7 +214,37 @@ function renderMetrics(m, { charts: draw = true } = {}) {
     el('h3', { class: 'label' }, 'All numbers by routing type and rollout group'),
     scroller('Metrics by routing type and rollout group', metricsTable(m)),
   );
-  if (draw) drawCharts(m, rateGroups, types);
+  if (draw) drawWhenSeen(m, rateGroups, types);
+}
+
+// ---- charts, drawn once they are (nearly) in view ----
+let chartLib = null;
+function loadChartLib() {
+  chartLib ||= new Promise((ok) => {
+    if (window.Chart) { ok(); return; }
+    const script = el('script', { src: '/vendor/chart.umd.js' });
+    script.addEventListener('load', () => ok());
+    script.addEventListener('error', () => ok()); // the tables still say it all
+    document.head.append(script);
+  });
+  return chartLib;
+}
+let toDraw = null;
+const chartWatch = new IntersectionObserver((entries) => {
+  if (!toDraw || !entries.some((e) => e.isIntersecting)) return;
+  const args = toDraw;
+  toDraw = null;
+  chartWatch.disconnect();
+  loadChartLib().then(() => {
+    drawCharts(...args);
+    metricsBody.dataset.charts = 'drawn';
+  });
+}, { rootMargin: '200px' });
+function drawWhenSeen(...args) {
+  toDraw = args;
+  delete metricsBody.dataset.charts;
+  chartWatch.disconnect();
+  chartWatch.observe(metricsBody.querySelector('.charts'));
 }
 
 function drawCharts(m, rateGroups, types) {
