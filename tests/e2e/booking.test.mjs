@@ -80,7 +80,7 @@ test('free session with John: priority offer, accept, end, rating', async () => 
   await john.getByLabel('Notes (optional)').fill('Worn pads; told the customer.');
   await john.getByRole('button', { name: 'End session' }).click();
   await john.locator('#own-status', { hasText: 'You are online' }).waitFor();
-  await john.locator('#recent', { hasText: 'resolved' }).waitFor();
+  await john.locator('#recent', { hasText: 'Resolved' }).waitFor();
 
   await page.getByRole('heading', { name: 'Session ended' }).waitFor();
   await pick(page, /^9$/);

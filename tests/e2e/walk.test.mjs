@@ -442,3 +442,22 @@ test('the mechanic dashboard offline, pending, and the admin page without layout
   await shoot(admin.page, 'admin');
   await admin.ctx.close();
 });
+
+test('the pages take the priority window from the server, not from a constant', async () => {
+  const short = await startServer({ args: ['--priority-window', '300'] });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await login(page, short.url, 'alex@demo.test');
+    const alex = await loggedIn(short.url, 'alex@demo.test');
+    const vehicle = (await alex.get('/api/vehicles')).json.vehicles[0];
+    const john = (await alex.get('/api/mechanics/available?city=Toronto')).json.mechanics.find((m) => m.name === 'John Smith');
+    await page.goto(`${short.url}/intake?plan=video&specialist=false&vehicle_id=${vehicle.id}`
+      + `&preferred_mechanic_id=${john.id}&routing_type=priority_broadcast`);
+    await page.locator('#mechanic-selected').getByText('with 5-minute priority').waitFor();
+    await ctx.close();
+  } finally {
+    await short.stop();
+    short.cleanup();
+  }
+});

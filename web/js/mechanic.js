@@ -3,7 +3,7 @@
 // outcome, and recent sessions. The dashboard stream stays open while the page is, which
 // keeps the mechanic "seen" and brings offers as they happen. A new offer also changes the
 // tab's title and plays a short sound; an offer that goes away leaves a note saying why.
-import { api, countdown, el, presenceBadge, renderTopbar, requireMe } from './api.js';
+import { api, countdown, dayAndTime, el, presenceBadge, renderTopbar, requireMe } from './api.js';
 
 const me = await requireMe(['mechanic']);
 renderTopbar(me);
@@ -76,6 +76,7 @@ let sessions = [];
 let tick = null;
 
 const left = countdown;
+const OUTCOME_WORD = { resolved: 'Resolved', escalated: 'Referred to an in-person repair', unresolved: 'Not resolved' };
 const known = new Map(); // session id -> the offer as shown, to say which one went away
 const baseTitle = document.title;
 
@@ -146,7 +147,7 @@ function renderSessions() {
   const recent = sessions.filter((s) => s.state === 'ended').slice(0, 10);
   document.getElementById('recent').replaceChildren(recent.length
     ? el('ul', { class: 'items' }, recent.map((s) => el('li', { class: 'item' },
-      `${new Date(s.ended_at).toLocaleString()} · ${s.vehicle.make} ${s.vehicle.model} · ${s.outcome || 'no outcome'}`)))
+      `${dayAndTime(s.ended_at)} · ${s.vehicle.year} ${s.vehicle.make} ${s.vehicle.model} · ${OUTCOME_WORD[s.outcome] || 'no outcome given'}`)))
     : el('p', { class: 'muted' }, 'No sessions yet.'));
 }
 
