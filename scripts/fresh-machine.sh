@@ -67,7 +67,7 @@ kill_chroot_processes() {
   local p link
   for p in /proc/[0-9]*; do
     link=$(readlink "$p/root" 2>/dev/null) || continue
-    [[ $link == "$root" || $link == "$root"/* ]] && kill -KILL "${p#/proc/}" 2>/dev/null || true
+    if [[ $link == "$root" || $link == "$root"/* ]]; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
   done
   return 0
 }
@@ -135,6 +135,12 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's locally added CAs too (here: the egress proxy's, without which npm's TLS fails with
+# SELF_SIGNED_CERT_IN_CHAIN): ca-certificates, which `make run` installs, adds them to the store.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -L /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 # A chroot has no init: packages must not start services (on the host's network) from it.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
