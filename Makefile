@@ -55,8 +55,8 @@ check-asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    scripts/run-tests.sh $(BUILD_ASAN)
 
-# `make run` from a clean copy on a Debian 12 root that has nothing installed (debootstrap +
-# chroot, about N min; needs root and deb.debian.org): scripts/fresh-machine.sh. Run by CI.
+# `make run` from the committed files on a Debian 12 root that has nothing installed
+# (debootstrap + chroot, ~2.5 min here; root, deb.debian.org and the npm registry). Run by CI.
 check-fresh:
 	scripts/fresh-machine.sh
 
