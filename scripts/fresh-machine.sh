@@ -42,6 +42,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
 fi
 
 root=$(mktemp -d "${FRESH_TMPDIR:-${TMPDIR:-/tmp}}/pitwall-fresh.XXXXXX")
+chmod 755 "$root" # it is / in the chroot: mktemp's 0700 would lock every other user out
 work=$(mktemp -d "${TMPDIR:-/tmp}/pitwall-fresh-log.XXXXXX")
 server_log=$work/make-run.log
 pgid=""
