@@ -104,7 +104,7 @@ trap 'exit 130' INT TERM HUP
 fail_with_log() {
   echo "!! fresh-machine: $*" >&2
   if [[ -s $server_log ]]; then
-    echo "!! ---- last 80 lines of make run's output ($server_log) ----" >&2
+    echo "!! ---- the last 80 lines of $server_log ----" >&2
     tail -n 80 "$server_log" >&2
     echo "!! ---- end ----" >&2
   fi
@@ -177,7 +177,7 @@ say "in the chroot: apt-get install make (the one thing the README assumes)"
 # a root login's environment, nothing of the caller's
 in_root=(chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8
          PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
-if ! "${in_root[@]}" bash -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq &&
+if ! timeout 600 "${in_root[@]}" bash -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq &&
        apt-get install -y -qq --no-install-recommends make >/dev/null' >"$server_log" 2>&1; then
   fail_with_log "could not install make in the chroot"
 fi
