@@ -56,7 +56,7 @@ check-asan:
 	    scripts/run-tests.sh $(BUILD_ASAN)
 
 # `make run` from the committed files on a Debian 12 root that has nothing installed
-# (debootstrap + chroot, 2.5-4 min here; root, deb.debian.org and the npm registry). Run by CI.
+# (debootstrap + chroot, 2-4 min here; root, deb.debian.org and the npm registry). Run by CI.
 check-fresh:
 	scripts/fresh-machine.sh
 
