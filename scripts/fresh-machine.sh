@@ -12,9 +12,10 @@
 #   FRESH_KEEP=1      keep the root afterwards (unmounted) to look around in it
 #   FRESH_TEST=1      then also `make test` in that root (Debian's node 18, chromium)
 #
-# Measured here (2 cores, shared with other builds): 2 to 4 min in all (2 min 4 s at best). debootstrap 40 s to
-# 2 min (the mirror), apt-get in the root 1 to 2.5 min, meson + ninja + npm ci 15 s to 1 min,
-# deleting the 1.2 GB root ~15 s. FRESH_TEST=1 adds ~7.5 min (11 min 46 s in all, 3 Dec 2026).
+# Measured here (2 cores, shared with other builds): 2 to 4 min in all, 2 min 4 s at best.
+# debootstrap 40 s to 2 min (the mirror), apt-get in the root 1 to 2.5 min, meson + ninja +
+# npm ci 15 s to 1 min, deleting the 1.2 GB root ~15 s. FRESH_TEST=1 adds ~7.5 min (11 min 46 s
+# in all, 3 Dec 2026).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
