@@ -14,7 +14,7 @@
 #
 # Measured here (2 cores, shared with other builds): 2 to 4 min in all, 2 min 4 s at best.
 # debootstrap 40 s to 2 min (the mirror), apt-get in the root 1 to 2.5 min, meson + ninja +
-# npm ci 15 s to 1 min, deleting the 1.2 GB root ~15 s. FRESH_TEST=1 adds ~7.5 min (11 min 46 s
+# npm ci 15 s to 1 min, deleting the root ~15 s. FRESH_TEST=1 adds ~7.5 min (11 min 46 s
 # in all, 3 Dec 2026).
 set -euo pipefail
 cd "$(dirname "$0")/.."
