@@ -32,8 +32,14 @@ done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2
-SUDO=""
-[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null ||
+    { echo "deps.sh: not root and no sudo: as root, apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO=(sudo)
+fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# a machine just booted often has apt-daily / unattended-upgrades holding the dpkg lock: wait
+lock=(-o DPkg::Lock::Timeout=600)
+"${SUDO[@]}" apt-get "${lock[@]}" update -qq
+"${SUDO[@]}" apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -19,6 +19,16 @@ try {
   if (Agent) globalThis[key] = new Agent({ keepAliveTimeout: 100, keepAliveMaxTimeout: 100 });
 } catch { /* keep the default pool */ }
 
+// Debian 12's Node.js 18 runs on Debian's undici 5.15, whose Headers has no getSetCookie()
+// (undici 5.19, Node 19.7): there get('set-cookie') joins the lines with ", ", so split it
+// again before each "name=" (a comma inside Expires=Thu, 01 Jan ... is never followed by one).
+if (typeof Headers.prototype.getSetCookie !== 'function') {
+  Headers.prototype.getSetCookie = function getSetCookie() {
+    const joined = this.get('set-cookie');
+    return joined === null ? [] : joined.split(/,(?=\s*[^;,=\s]+=)/).map((line) => line.trim());
+  };
+}
+
 export const DEMO_PASSWORD = 'pitwall-demo';
 
 export async function freePort() {
