@@ -87,6 +87,16 @@ void http_respond(struct http_request *r, unsigned status, struct MHD_Response *
 /* Answers with a response someone else keeps (a cache); it must outlive the queueing. */
 void http_respond_borrowed(struct http_request *r, unsigned status, struct MHD_Response *resp);
 void http_redirect(struct http_request *r, const char *location);
+/* The gzip (RFC 1952) of len bytes at a zlib level, malloc'd, its size in *out_len; NULL when
+ * out of memory. */
+unsigned char *http_gzip(const void *in, size_t len, int level, size_t *out_len);
+/* A response whose body is text (malloc'd JSON, owned from here on): gzipped when it is at
+ * least HTTP_GZIP_MIN bytes and the client accepts gzip (with Vary: Accept-Encoding either
+ * way). Only for answers that hold no secret, since a compressed secret beside reflected
+ * input leaks through the length (BREACH); the caller adds the other headers. NULL when out
+ * of memory (text is freed). */
+#define HTTP_GZIP_MIN 1024
+struct MHD_Response *http_json_text(struct http_request *r, char *text);
 
 /* Runs job on a worker thread; the request waits (its connection suspended) until the
  * job's done() answers and calls http_resume(). */
