@@ -3,7 +3,10 @@
 // with Debian's Chromium here (its RootCauses gatherer: "Cannot read properties of undefined
 // (reading 'frame_sequence')"), so the CLS it reports comes without the nodes. Same pages,
 // logins, viewport (412×823, DPR 1.75) and throttling as Lighthouse's mobile run, applied for
-// real here (DevTools: 4× CPU slowdown, 150 ms RTT, 1.6 Mbit/s down, 750 kbit/s up), empty cache.
+// real here (DevTools: 4× CPU slowdown, 150 ms RTT, 1.6 Mbit/s down, 750 kbit/s up), empty cache,
+// and every /api/ answer held back 500 ms (apiDelayMs) so that the page has painted its
+// "Loading…" state before its data arrives, as on a phone: on loopback the data can win the
+// race against the first paint, and the shift it causes then depends on the machine's load.
 //   node tests/lighthouse/shifts.mjs [page,page...] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -11,7 +14,7 @@ import { setUp } from './lighthouse.mjs';
 
 // Loads the page in a fresh tab and returns its layout shifts (those without recent input),
 // each with its value and the elements that moved (selector-like name, before and after).
-export async function layoutShifts(ctx, page, { settleMs = 4000 } = {}) {
+export async function layoutShifts(ctx, page, { settleMs = 4000, apiDelayMs = 500 } = {}) {
   const tab = await ctx.browser.newPage();
   try {
     await tab.setViewport({ width: 412, height: 823, deviceScaleFactor: 1.75, isMobile: true, hasTouch: true });
@@ -25,6 +28,15 @@ export async function layoutShifts(ctx, page, { settleMs = 4000 } = {}) {
     await cdp.send('Network.clearBrowserCache');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 150, downloadThroughput: (1.6 * 1024 * 1024) / 8, uploadThroughput: (750 * 1024) / 8 });
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    if (apiDelayMs > 0) {
+      await tab.setRequestInterception(true);
+      tab.on('request', (req) => {
+        if (req.isInterceptResolutionHandled()) return;
+        const path = new URL(req.url()).pathname;
+        if (path.startsWith('/api/')) setTimeout(() => req.continue().catch(() => {}), apiDelayMs);
+        else req.continue().catch(() => {});
+      });
+    }
     if (page.draft) await tab.evaluateOnNewDocument((d) => { sessionStorage.setItem('pitwall.draft', d); }, JSON.stringify(page.draft));
     await tab.evaluateOnNewDocument(() => {
       const name = (n) => {
