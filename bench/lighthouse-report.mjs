@@ -16,7 +16,9 @@ lines.push('<!-- lighthouse:start -->');
 lines.push('## Lighthouse performance of the pages');
 lines.push('');
 lines.push(`Command: \`${process.env.COMMAND || 'bench/lighthouse.sh'}\` → \`${dir}/\` (${runs.length} run${runs.length > 1 ? 's, the median score per page' : ''}),`);
-lines.push(`${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Lighthouse 12.2.3 with its default mobile`);
+let load = '';
+try { load = `, load average ${readFileSync(join(dir, 'loadavg'), 'utf8').trim()} at the start`; } catch { /* older run */ }
+lines.push(`${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores${load}, Lighthouse 12.2.3 with its default mobile`);
 lines.push('settings (simulated slow 4G and 4× CPU slowdown) in Debian\'s Chromium, pitwall `--demo` on SQLite.');
 lines.push('Goal: a performance score of at least 95 on every page.');
 lines.push('');
@@ -31,9 +33,15 @@ for (const name of names) {
   const { fcp, lcp, tbt, cls, si } = r.metrics;
   const all = runs.length > 1 ? ` (${per.map((x) => x.scores.performance).join(' / ')})` : '';
   lines.push(`| \`${r.path.split('?')[0]}\` | ${m}${all} | ${ms(fcp)} | ${ms(lcp)} | ${ms(tbt)} | ${cls?.toFixed(3)} | ${ms(si)} | ${m >= 95 ? 'yes' : '**no**'} |`);
-  for (const s of r.shifts || []) notes.push(`- \`${r.path.split('?')[0]}\`: layout shift ${s.score?.toFixed(3)} of \`${s.node}\`${s.causes?.length ? ` (${s.causes.join(', ')})` : ''}`);
   for (const f of r.failing.filter((x) => x.score < 0.9)) notes.push(`- \`${r.path.split('?')[0]}\`: ${f.id} — ${f.title}${f.displayValue ? ` (${f.displayValue})` : ''}`);
 }
+// tests/lighthouse/shifts.mjs: the browser's layout-shift entries under the same throttling
+try {
+  const shifts = JSON.parse(readFileSync(join(dir, 'shifts.json'), 'utf8'));
+  for (const p of shifts.filter((x) => x.cls >= 0.01))
+    for (const s of p.shifts)
+      notes.push(`- \`${p.path.split('?')[0]}\`: a layout shift of ${s.value.toFixed(3)} at ${s.at} ms (4× CPU, slow 4G, empty cache): ${s.sources.map((x) => `\`${x.node}\` ${x.from} → ${x.to}`).join('; ')}`);
+} catch { /* no shifts.json: an older run */ }
 if (notes.length) { lines.push(''); lines.push('What costs points (audits below 0.9, elements that shift):'); lines.push(''); lines.push(...notes); }
 lines.push('<!-- lighthouse:end -->');
 const section = lines.join('\n');

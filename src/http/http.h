@@ -90,6 +90,16 @@ void http_redirect(struct http_request *r, const char *location);
 void http_no_content(struct http_request *r); /* 204 */
 /* Replaces the "no-store" of a JSON answer just made (an answer that may be kept). */
 void http_set_cache_control(struct http_request *r, const char *value);
+/* The gzip (RFC 1952) of len bytes at a zlib level, malloc'd, its size in *out_len; NULL when
+ * out of memory. */
+unsigned char *http_gzip(const void *in, size_t len, int level, size_t *out_len);
+/* A response whose body is text (malloc'd JSON, owned from here on): gzipped when it is at
+ * least HTTP_GZIP_MIN bytes and the client accepts gzip (with Vary: Accept-Encoding either
+ * way). Only for answers that hold no secret, since a compressed secret beside reflected
+ * input leaks through the length (BREACH); the caller adds the other headers. NULL when out
+ * of memory (text is freed). */
+#define HTTP_GZIP_MIN 1024
+struct MHD_Response *http_json_text(struct http_request *r, char *text);
 
 /* Runs job on a worker thread; the request waits (its connection suspended) until the
  * job's done() answers and calls http_resume(). */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "app.h"
 #include "auth/auth.h"
 #include "core/json.h"
@@ -90,6 +92,63 @@ void http_respond_borrowed(struct http_request *r, unsigned status, struct MHD_R
 {
     http_respond(r, status, resp);
     r->response_borrowed = true;
+}
+
+unsigned char *http_gzip(const void *in, size_t len, int level, size_t *out_len)
+{
+    z_stream z = {0};
+    /* windowBits 15 + 16: a gzip wrapper; no name or time in its header, so the bytes depend
+     * on the content only */
+    if (len > UINT32_MAX ||
+        deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t bound = deflateBound(&z, (uLong)len);
+    unsigned char *out = malloc(bound);
+    if (out) {
+        z.next_in = (Bytef *)in;
+        z.avail_in = (uInt)len;
+        z.next_out = out;
+        z.avail_out = (uInt)bound;
+        if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
+            *out_len = bound - z.avail_out;
+        } else {
+            free(out);
+            out = NULL;
+        }
+    }
+    deflateEnd(&z);
+    return out;
+}
+
+struct MHD_Response *http_json_text(struct http_request *r, char *text)
+{
+    size_t len = strlen(text);
+    char accept[512];
+    if (len >= HTTP_GZIP_MIN && http_header_list(r, "Accept-Encoding", accept, sizeof accept) &&
+        http_accepts_gzip(accept)) {
+        size_t gz_len;
+        unsigned char *gz = http_gzip(text, len, 6, &gz_len);
+        if (gz && gz_len < len) {
+            free(text);
+            struct MHD_Response *resp =
+                MHD_create_response_from_buffer(gz_len, gz, MHD_RESPMEM_MUST_FREE);
+            if (!resp) {
+                free(gz);
+                return NULL;
+            }
+            MHD_add_response_header(resp, "Content-Encoding", "gzip");
+            MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+            return resp;
+        }
+        free(gz);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    if (len >= HTTP_GZIP_MIN) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    return resp;
 }
 
 void http_json(struct http_request *r, unsigned status, json_t *body)

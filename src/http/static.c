@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <uthash.h>
-#include <zlib.h>
 
 #include "app.h"
 #include "http/http.h"
@@ -142,7 +141,7 @@ static int open_vendored(const struct pw_config *cfg, const char *path, struct s
 struct gz_blob {
     unsigned refs;
     size_t len;
-    unsigned char bytes[];
+    unsigned char *bytes; /* from http_gzip() */
 };
 
 struct gz_entry {
@@ -163,7 +162,10 @@ struct http_static_cache {
 static void gz_blob_release(void *cls)
 {
     struct gz_blob *b = cls;
-    if (b && --b->refs == 0) free(b);
+    if (b && --b->refs == 0) {
+        free(b->bytes);
+        free(b);
+    }
 }
 
 static bool same_version(const struct stat *a, const struct stat *b)
@@ -188,8 +190,6 @@ static struct gz_blob *gz_make(int fd, const struct stat *st, bool *ok)
     size_t size = (size_t)st->st_size;
     unsigned char *raw = malloc(size ? size : 1);
     struct gz_blob *b = NULL;
-    z_stream z = {0};
-    bool z_open = false;
     if (!raw) goto out;
     for (size_t got = 0; got < size;) {
         ssize_t n = pread(fd, raw + got, size - got, (off_t)got);
@@ -198,32 +198,22 @@ static struct gz_blob *gz_make(int fd, const struct stat *st, bool *ok)
     }
     struct stat after;
     if (fstat(fd, &after) != 0 || !same_version(st, &after)) goto out;
-
-    /* windowBits 15 + 16: a gzip wrapper; no name or time in its header, so the bytes depend
-     * on the content only */
-    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) goto out;
-    z_open = true;
-    size_t bound = deflateBound(&z, (uLong)size);
-    b = malloc(sizeof *b + bound);
-    if (!b) goto out;
-    z.next_in = raw;
-    z.avail_in = (uInt)size;
-    z.next_out = b->bytes;
-    z.avail_out = (uInt)bound;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-        free(b);
-        b = NULL;
+    size_t len;
+    unsigned char *gz = http_gzip(raw, size, 9, &len);
+    if (!gz) goto out;
+    *ok = true;
+    if (len >= size) { /* tiny files: the wrapper costs more than it saves */
+        free(gz);
         goto out;
     }
-    b->len = bound - z.avail_out;
-    b->refs = 1;
-    *ok = true;
-    if (b->len >= size) { /* tiny files: the wrapper costs more than it saves */
-        free(b);
-        b = NULL;
+    b = malloc(sizeof *b);
+    if (!b) {
+        free(gz);
+        *ok = false;
+        goto out;
     }
+    *b = (struct gz_blob){.refs = 1, .len = len, .bytes = gz};
 out:
-    if (z_open) deflateEnd(&z);
     free(raw);
     return b;
 }

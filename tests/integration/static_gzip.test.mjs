@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimes
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { startServer } from './helpers.mjs';
+import { startServer, loggedIn } from './helpers.mjs';
 
 let srv, root;
 before(async () => {
@@ -192,4 +192,24 @@ test('path safety holds with gzip asked for', async () => {
     assert.equal(r.status, 404, `${path}: ${r.status}`);
     assert.notEqual(r.headers['content-encoding'], 'gzip', path);
   }
+});
+
+// Not a static file, but the one big JSON answer a page loads (the admin page's metrics, no
+// secret in it): gzipped the same way when asked, identity otherwise, Vary either way.
+test('GET /api/admin/metrics is gzipped when asked for', async () => {
+  const admin = await loggedIn(srv.url, 'admin@demo.test');
+  const cookie = admin.cookieHeader();
+  const gz = await get('/api/admin/metrics', { Cookie: cookie, 'Accept-Encoding': 'gzip, deflate, br' });
+  assert.equal(gz.status, 200);
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.ok(varyHasAE(gz.headers));
+  const id = await get('/api/admin/metrics', { Cookie: cookie });
+  assert.equal(id.status, 200);
+  assert.equal(id.headers['content-encoding'], undefined);
+  assert.ok(varyHasAE(id.headers));
+  assert.ok(gz.body.length < id.body.length / 2, `${gz.body.length} < ${id.body.length} / 2`);
+  const a = JSON.parse(gunzipSync(gz.body)), b = JSON.parse(id.body);
+  delete a.generated_at; delete b.generated_at;
+  assert.deepEqual(Object.keys(a), Object.keys(b));
+  assert.equal((await get('/api/admin/metrics', { Cookie: cookie, 'Accept-Encoding': 'gzip;q=0' })).headers['content-encoding'], undefined);
 });
