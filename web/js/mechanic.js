@@ -59,16 +59,17 @@ main.replaceChildren(...[
         statusLine),
       toggle, busyTag),
     error),
-  el('section', { class: 'card', 'aria-labelledby': 'current-h', id: 'current' }),
+  el('section', { class: 'card', 'aria-labelledby': 'current-h', id: 'current', hidden: true }),
   el('section', { class: 'card', 'aria-labelledby': 'offers-h' },
     el('h2', { id: 'offers-h' }, 'Offers'),
     el('ul', { class: 'notes', id: 'offer-notes', 'aria-label': 'Offers that ended' }),
-    el('div', { id: 'offers' }, el('p', { class: 'muted' }, 'New session requests will appear here while you are online.'))),
+    el('div', { id: 'offers' })),
   el('section', { class: 'card', 'aria-labelledby': 'recent-h' },
-    el('h2', { id: 'recent-h' }, 'Recent sessions'), el('div', { id: 'recent' })),
+    el('h2', { id: 'recent-h' }, 'Recent sessions'), el('div', { id: 'recent' }, el('p', { class: 'muted' }, 'Loading your sessions…'))),
   live,
 ].filter(Boolean));
 describe();
+renderOffersPlaceholder();
 
 // ---- offers, the current session, recent sessions ----
 let offers = [];
@@ -89,16 +90,21 @@ async function answer(sessionId, verb) {
   await refresh();
 }
 
+// What the offers card says while it has none (also before the first load: no shift).
+function renderOffersPlaceholder() {
+  document.getElementById('offers').replaceChildren(el('p', { class: 'muted' }, own.presence === 'online'
+    ? 'No offers right now. New session requests appear here.'
+    : own.presence === 'busy' ? 'You are in a session. New offers appear here once it ends.'
+      : 'Go online to receive offers.'));
+}
+
 function renderOffers() {
   const box = document.getElementById('offers');
   clearInterval(tick);
   for (const o of offers) known.set(o.session_id, o);
   document.title = offers.length ? `(${offers.length}) New offer · ${baseTitle}` : baseTitle;
   if (!offers.length) {
-    box.replaceChildren(el('p', { class: 'muted' }, own.presence === 'online'
-      ? 'No offers right now. New session requests appear here.'
-      : own.presence === 'busy' ? 'You are in a session. New offers appear here once it ends.'
-        : 'Go online to receive offers.'));
+    renderOffersPlaceholder();
     return;
   }
   const timers = [];
