@@ -25,5 +25,5 @@ for i in $(seq 1 "$REPEAT"); do
 done
 # the elements that shift (Lighthouse's own layout-shifts audit fails with this Chromium)
 node tests/lighthouse/shifts.mjs --json "$out/shifts.json" | tee "$out/shifts.txt"
-COMMAND="${LH_COMMAND:-bench/lighthouse.sh}" node bench/lighthouse-report.mjs "$out" BENCHMARKS.md
+COMMAND="${LH_COMMAND:-$([[ $REPEAT -gt 1 ]] && echo "LH_REPEAT=$REPEAT ")bench/lighthouse.sh}" node bench/lighthouse-report.mjs "$out" BENCHMARKS.md
 echo "lighthouse.sh: $out, BENCHMARKS.md updated"
