@@ -40,7 +40,7 @@ try {
   const shifts = JSON.parse(readFileSync(join(dir, 'shifts.json'), 'utf8'));
   for (const p of shifts.filter((x) => x.cls >= 0.01))
     for (const s of p.shifts)
-      notes.push(`- \`${p.path.split('?')[0]}\`: a layout shift of ${s.value.toFixed(3)} at ${s.at} ms (4× CPU, slow 4G, empty cache): ${s.sources.map((x) => `\`${x.node}\` ${x.from} → ${x.to}`).join('; ')}`);
+      notes.push(`- \`${p.path.split('?')[0]}\`: a layout shift of ${s.value.toFixed(3)} at ${s.at} ms (4× CPU, slow 4G, empty cache, /api/ answers held 500 ms): ${s.sources.map((x) => `\`${x.node}\` ${x.from} → ${x.to}`).join('; ')}`);
 } catch { /* no shifts.json: an older run */ }
 if (notes.length) { lines.push(''); lines.push('What costs points (audits below 0.9, elements that shift):'); lines.push(''); lines.push(...notes); }
 lines.push('<!-- lighthouse:end -->');
