@@ -85,7 +85,7 @@ test('free session with John: priority offer, accept, end, rating', async () => 
   await page.getByRole('heading', { name: 'Session ended' }).waitFor();
   await pick(page, /^9$/);
   await page.getByRole('button', { name: 'Send' }).click();
-  await page.getByText('Thank you for your answer.').waitFor();
+  await page.locator('p.notice', { hasText: 'Thank you for your answer.' }).waitFor();
   await cctx.close();
   await mctx.close();
 });

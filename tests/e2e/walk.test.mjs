@@ -234,7 +234,7 @@ test('a newcomer signs up, adds a vehicle, books First Available with nobody onl
   await shoot(page, 'rating');
   await page.locator('label', { has: page.getByRole('radio', { name: '9', exact: true }) }).click();
   await page.getByRole('button', { name: 'Send' }).click();
-  await page.getByText('Thank you for your answer.').waitFor();
+  await page.locator('p.notice', { hasText: 'Thank you for your answer.' }).waitFor();
   await shoot(page, 'rated');
   await page.getByRole('link', { name: 'Back to your dashboard' }).click();
   await page.locator('#past-sessions').getByText('with John Smith').waitFor();

@@ -11,10 +11,17 @@ export async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken();
-  const res = await fetch(path, {
-    method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    // no answer at all (offline, server restarting, page being left): the callers show the
+    // message like any other failed request instead of an uncaught rejection
+    return { status: 0, data: { error: 'network', message: 'Could not reach pitwall. Check your connection and try again.' } };
+  }
   let data = null;
   try { data = await res.json(); } catch { /* empty */ }
   return { status: res.status, data };
@@ -27,7 +34,16 @@ export async function requireMe(roles) {
     location.replace(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     return new Promise(() => {});
   }
-  if (status !== 200) throw new Error('Could not load your account.');
+  if (status !== 200) {
+    // the server did not answer as it should: say so where the page would be, with a way out
+    const main = document.getElementById('main');
+    if (main) {
+      main.replaceChildren(el('h1', {}, 'Something went wrong'),
+        el('p', { class: 'notice', role: 'alert' }, (data && data.message) || 'Could not load your account.'),
+        el('button', { class: 'btn btn-primary', type: 'button', onclick: () => location.reload() }, 'Try again'));
+    }
+    return new Promise(() => {});
+  }
   if (roles && !roles.includes(data.role)) {
     location.replace(homeOf(data.role));
     return new Promise(() => {});
