@@ -193,8 +193,10 @@ struct store_ops {
 /* The part of every backend's handle that store.c keeps: transactions and their events.
  * Events appended inside a transaction wait here and are written at its commit; once
  * committed they are handed to the sink, in sequence order. */
+struct db_ops;
 struct store {
     const struct store_ops *ops;
+    const struct db_ops *db; /* the backend's driver under queries.c (store/db.h) */
     int depth;
     struct store_event *pending; /* owned copies */
     size_t n_pending, cap_pending;
