@@ -7,8 +7,8 @@
  * SQL is written once with `?` or `?N` placeholders (the PostgreSQL driver rewrites them to
  * `$n`), in the subset both dialects accept: CAST(? AS bigint) where PostgreSQL must be told
  * a parameter's type, TRUE/FALSE for booleans (SQLite stores them as 1/0), an alias on every
- * derived table. The SQL must be a string literal: drivers cache the prepared statement by
- * its address. */
+ * derived table. The SQL must have a fixed address (a string literal, or a driver's field):
+ * drivers cache the prepared statement by it. */
 #ifndef PW_STORE_DB_H
 #define PW_STORE_DB_H
 
@@ -49,11 +49,16 @@ struct db_ops {
     pw_err (*tx_commit)(struct store *st);
     void (*tx_rollback)(struct store *st);
     pw_err (*events_write)(struct store *st, struct store_event *evs, size_t n);
-    pw_err (*event_latest_seq)(struct store *st, int64_t *seq);
     int (*listen_fd)(struct store *st, unsigned *generation);
     pw_err (*listen_poll)(struct store *st, int64_t *newest_seq, bool *woke);
-    pw_err (*vehicle_lock)(struct store *st, const char *id, const char *owner_id);
-    pw_err (*user_lock)(struct store *st, const char *id);
+
+    /* The statements that differ, run by queries.c. */
+    const char *latest_seq_sql; /* one row, one column: the newest event's seq */
+    /* lock one row until the transaction ends: of a vehicle (id, owner_id; not deleted),
+     * of a user (id) */
+    const char *vehicle_lock_sql, *user_lock_sql;
+    /* runs a bound lock statement: PW_OK when it locked the row, PW_ENOTFOUND without one */
+    pw_err (*lock)(struct db_stmt *q);
 };
 
 /* The storage interface written once over db_ops (queries.c), one table per backend only

@@ -473,48 +473,15 @@ static pw_err pg_events_write(struct store *st, struct store_event *evs, size_t 
     return e;
 }
 
-static pw_err pg_event_latest_seq(struct store *st, int64_t *seq)
-{
-    /* the newest committed event. Unlike SQLite's sqlite_sequence this is not the
-     * sequence's own high-water mark: a sequence value is taken even by a transaction that
-     * then rolls back, or that another node has not committed yet, and neither is an event
-     * anyone can see. Events are never deleted, so the two agree on what has committed. */
-    struct db_stmt *q = pg_prepare(st, "SELECT coalesce(max(seq), 0) FROM events");
-    if (!q) return PW_ESTORE;
-    pw_err e = pg_step(q);
-    if (!e) *seq = pg_col_int64(q, 0);
-    pg_reset(q);
-    return e == PW_ENOTFOUND ? PW_ESTORE : e;
-}
-
 /* A row lock held to the end of the transaction. FOR NO KEY UPDATE: two lockers of one
  * row queue (on any node), while inserts that only reference the row (FOR KEY SHARE) do
  * not wait. Under READ COMMITTED each later statement of the transaction reads with a new
  * snapshot, so it sees whatever the previous holder committed. */
-static pw_err lock_row(struct db_stmt *q)
+static pw_err pg_lock(struct db_stmt *q)
 {
-    if (!q) return PW_ESTORE;
     pw_err e = pg_step(q);
     pg_reset(q);
     return e;
-}
-
-static pw_err pg_vehicle_lock(struct store *st, const char *id, const char *owner_id)
-{
-    struct db_stmt *q = pg_prepare(st, "SELECT 1 FROM vehicles WHERE id = ? AND owner_id = ? "
-                                       "AND deleted_at IS NULL FOR NO KEY UPDATE");
-    if (q) {
-        pg_bind_text(q, 1, id);
-        pg_bind_text(q, 2, owner_id);
-    }
-    return lock_row(q);
-}
-
-static pw_err pg_user_lock(struct store *st, const char *id)
-{
-    struct db_stmt *q = pg_prepare(st, "SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE");
-    if (q) pg_bind_text(q, 1, id);
-    return lock_row(q);
 }
 
 /* Notices ("relation already exists, skipping") go to the log, not to stderr. */
@@ -630,11 +597,17 @@ static const struct db_ops postgres_db = {
     .tx_commit = pg_tx_commit,
     .tx_rollback = pg_tx_rollback,
     .events_write = pg_events_write,
-    .event_latest_seq = pg_event_latest_seq,
     .listen_fd = pg_listen_fd,
     .listen_poll = pg_listen_poll,
-    .vehicle_lock = pg_vehicle_lock,
-    .user_lock = pg_user_lock,
+    /* the newest committed event. Unlike SQLite's sqlite_sequence this is not the
+     * sequence's own high-water mark: a sequence value is taken even by a transaction that
+     * then rolls back, or that another node has not committed yet, and neither is an event
+     * anyone can see. Events are never deleted, so the two agree on what has committed. */
+    .latest_seq_sql = "SELECT coalesce(max(seq), 0) FROM events",
+    .vehicle_lock_sql = "SELECT 1 FROM vehicles WHERE id = ? AND owner_id = ? "
+                        "AND deleted_at IS NULL FOR NO KEY UPDATE",
+    .user_lock_sql = "SELECT 1 FROM users WHERE id = ? FOR NO KEY UPDATE",
+    .lock = pg_lock,
 };
 
 /* ---- opening and migrations ---- */

@@ -117,7 +117,7 @@ static pw_err q_events_write(struct store *st, struct store_event *evs, size_t n
 
 static pw_err q_event_latest_seq(struct store *st, int64_t *seq)
 {
-    return st->db->event_latest_seq(st, seq);
+    return scalar(st, st->db->prepare(st, st->db->latest_seq_sql), seq);
 }
 
 static int q_listen_fd(struct store *st, unsigned *generation)
@@ -132,12 +132,19 @@ static pw_err q_listen_poll(struct store *st, int64_t *newest_seq, bool *woke)
 
 static pw_err q_vehicle_lock(struct store *st, const char *id, const char *owner_id)
 {
-    return st->db->vehicle_lock(st, id, owner_id);
+    struct db_stmt *q = st->db->prepare(st, st->db->vehicle_lock_sql);
+    if (!q) return PW_ESTORE;
+    st->db->bind_text(q, 1, id);
+    st->db->bind_text(q, 2, owner_id);
+    return st->db->lock(q);
 }
 
 static pw_err q_user_lock(struct store *st, const char *id)
 {
-    return st->db->user_lock(st, id);
+    struct db_stmt *q = st->db->prepare(st, st->db->user_lock_sql);
+    if (!q) return PW_ESTORE;
+    st->db->bind_text(q, 1, id);
+    return st->db->lock(q);
 }
 
 static pw_err q_is_empty(struct store *st, bool *empty)

@@ -192,18 +192,6 @@ static pw_err sq_events_write(struct store *st, struct store_event *evs, size_t 
     return PW_OK;
 }
 
-static pw_err sq_event_latest_seq(struct store *st, int64_t *seq)
-{
-    /* sqlite_sequence keeps the high-water mark even when the newest rows are deleted */
-    struct db_stmt *q = sq_prepare(st, "SELECT coalesce((SELECT seq FROM sqlite_sequence "
-                                       "WHERE name = 'events'), 0)");
-    if (!q) return PW_ESTORE;
-    pw_err e = sq_step(q);
-    if (!e) *seq = sq_col_int64(q, 0);
-    sq_reset(q);
-    return e == PW_ENOTFOUND ? PW_ESTORE : e;
-}
-
 /* SQLite has no notifications: a node follows other processes' events on its tick. */
 static int sq_listen_fd(struct store *st, unsigned *generation)
 {
@@ -223,30 +211,11 @@ static pw_err sq_listen_poll(struct store *st, int64_t *newest_seq, bool *woke)
 /* SQLite has no row locks: a write is the lock. The first write of a transaction takes the
  * database's write lock (and, in WAL mode, a snapshot no older than it), so what the
  * transaction reads next is current and nobody else writes until it ends. */
-static pw_err lock_by_write(struct db_stmt *q)
+static pw_err sq_lock(struct db_stmt *q)
 {
     int n;
-    pw_err e = q ? sq_write(q, &n, NULL) : PW_ESTORE;
+    pw_err e = sq_write(q, &n, NULL);
     return e ? e : n == 1 ? PW_OK : PW_ENOTFOUND;
-}
-
-static pw_err sq_vehicle_lock(struct store *st, const char *id, const char *owner_id)
-{
-    struct db_stmt *q = sq_prepare(st, "UPDATE vehicles SET year = year "
-                                       "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL");
-    if (q) {
-        sq_bind_text(q, 1, id);
-        sq_bind_text(q, 2, owner_id);
-    }
-    return lock_by_write(q);
-}
-
-static pw_err sq_user_lock(struct store *st, const char *id)
-{
-    struct db_stmt *q = sq_prepare(st, "UPDATE users SET credit_balance_cents = "
-                                       "credit_balance_cents WHERE id = ?");
-    if (q) sq_bind_text(q, 1, id);
-    return lock_by_write(q);
 }
 
 static const struct db_ops sqlite_db = {
@@ -265,11 +234,14 @@ static const struct db_ops sqlite_db = {
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,
     .events_write = sq_events_write,
-    .event_latest_seq = sq_event_latest_seq,
     .listen_fd = sq_listen_fd,
     .listen_poll = sq_listen_poll,
-    .vehicle_lock = sq_vehicle_lock,
-    .user_lock = sq_user_lock,
+    /* sqlite_sequence keeps the high-water mark even when the newest rows are deleted */
+    .latest_seq_sql = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+    .vehicle_lock_sql = "UPDATE vehicles SET year = year "
+                        "WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
+    .user_lock_sql = "UPDATE users SET credit_balance_cents = credit_balance_cents WHERE id = ?",
+    .lock = sq_lock,
 };
 
 static pw_err migrate(struct sq *s, char *err, size_t errlen)
