@@ -1,6 +1,6 @@
 /* The storage interface. Handlers, presence and routing call store_* and nothing else
- * writes SQL: a backend is one file that fills struct store_ops (sqlite.c now, postgres.c
- * later). Every function returns PW_OK or an error of core/error.h; a function that fails
+ * writes SQL. The queries are written once (queries.c, which fills struct store_ops) over
+ * a driver per database (store/db.h: sqlite.c, postgres.c). Every function returns PW_OK or an error of core/error.h; a function that fails
  * leaves the database as it was (each is one transaction unless the caller holds one). */
 #ifndef PW_STORE_H
 #define PW_STORE_H
