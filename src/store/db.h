@@ -48,11 +48,17 @@ struct db_ops {
     pw_err (*tx_begin)(struct store *st);
     pw_err (*tx_commit)(struct store *st);
     void (*tx_rollback)(struct store *st);
-    pw_err (*events_write)(struct store *st, struct store_event *evs, size_t n);
     int (*listen_fd)(struct store *st, unsigned *generation);
     pw_err (*listen_poll)(struct store *st, int64_t *newest_seq, bool *woke);
 
     /* The statements that differ, run by queries.c. */
+    /* Events commit in seq order (store_ops.events_write): events_lock_sql, when not NULL,
+     * takes the lock that orders them, then event_insert_sql (type, channel, payload,
+     * created_at; RETURNING seq) writes each, both through write_at_commit: a write just
+     * before the outermost COMMIT, which needs no savepoint of its own (a failure there
+     * rolls the whole transaction back). */
+    const char *events_lock_sql, *event_insert_sql;
+    pw_err (*write_at_commit)(struct db_stmt *q, int *changes, int64_t *returned);
     const char *latest_seq_sql; /* one row, one column: the newest event's seq */
     /* lock one row until the transaction ends: of a vehicle (id, owner_id; not deleted),
      * of a user (id) */

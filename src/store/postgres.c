@@ -57,8 +57,8 @@ struct pg {
     int n_stmts;
     int depth; /* 0 = autocommit, 1 = in BEGIN, more = savepoints */
     char *url;
-    PGconn *listen;        /* LISTEN only; NULL until asked for, or while lost */
-    unsigned listen_gen;   /* moves with each new listening connection */
+    PGconn *listen;          /* LISTEN only; NULL until asked for, or while lost */
+    unsigned listen_gen;     /* moves with each new listening connection */
     int64_t listen_retry_at; /* monotonic ms: no reconnection attempt before */
 };
 
@@ -101,7 +101,6 @@ static bool exec_simple(struct pg *s, const char *sql)
     PQclear(r);
     return ok;
 }
-
 
 /* ---- statements ---- */
 
@@ -445,32 +444,9 @@ static void pg_close(struct store *st)
 
 /* ---- what only PostgreSQL does this way ---- */
 
-/* Events must become visible in sequence order, or a node that has read up to seq n would
- * never see an n-1 that committed after n. A sequence alone does not give that (values are
- * taken at insert, commits land in any order), so every transaction that writes events
- * takes one advisory lock first and holds it to its commit: the writes and their commits
- * are serialised, and a seq that is skipped (a failed commit) is skipped for good. The lock
- * is taken here, after all the transaction's other writes (store.c writes events just
- * before COMMIT), so it never waits while holding a row lock another writer needs.
- * Each event is announced with NOTIFY on "pitwall_events.<schema>", delivered at the
- * commit: "<seq> <type>". */
-static pw_err pg_events_write(struct store *st, struct store_event *evs, size_t n)
+static pw_err pg_write_at_commit(struct db_stmt *q, int *changes, int64_t *returned)
 {
-    struct db_stmt *q = pg_prepare(st, "SELECT pg_advisory_xact_lock(" EVENTS_LOCK ")");
-    pw_err e = q ? write_ex(q, false, NULL, NULL) : PW_ESTORE;
-    for (size_t i = 0; !e && i < n; i++) {
-        q = pg_prepare(st, "WITH e AS (INSERT INTO events (type, channel, payload, created_at) "
-                           "VALUES (?1,?2,?3,?4) RETURNING seq) "
-                           "SELECT seq FROM e, pg_notify('" EVENTS_CHANNEL ".' || "
-                           "current_schema(), seq || ' ' || ?1)");
-        if (!q) return PW_ESTORE;
-        pg_bind_text(q, 1, evs[i].type);
-        pg_bind_text(q, 2, evs[i].channel);
-        pg_bind_text(q, 3, evs[i].payload);
-        pg_bind_int64(q, 4, evs[i].created_at);
-        e = write_ex(q, false, NULL, &evs[i].seq);
-    }
-    return e;
+    return write_ex(q, false, changes, returned);
 }
 
 /* A row lock held to the end of the transaction. FOR NO KEY UPDATE: two lockers of one
@@ -534,8 +510,9 @@ static bool listen_start(struct pg *s)
     PQclear(name);
     PQclear(r);
     if (!ok) {
-        pw_log(PW_LOG_WARN, "postgres listener cannot connect",
-               json_pack("{s:s}", "error", s->listen ? PQerrorMessage(s->listen) : "out of memory"));
+        pw_log(
+            PW_LOG_WARN, "postgres listener cannot connect",
+            json_pack("{s:s}", "error", s->listen ? PQerrorMessage(s->listen) : "out of memory"));
         listen_drop(s);
         return false;
     }
@@ -596,9 +573,23 @@ static const struct db_ops postgres_db = {
     .tx_begin = pg_tx_begin,
     .tx_commit = pg_tx_commit,
     .tx_rollback = pg_tx_rollback,
-    .events_write = pg_events_write,
     .listen_fd = pg_listen_fd,
     .listen_poll = pg_listen_poll,
+    /* Events must become visible in sequence order, or a node that has read up to seq n would
+     * never see an n-1 that committed after n. A sequence alone does not give that (values are
+     * taken at insert, commits land in any order), so every transaction that writes events
+     * takes one advisory lock first and holds it to its commit: the writes and their commits
+     * are serialised, and a seq that is skipped (a failed commit) is skipped for good. The lock
+     * is taken at the end, after all the transaction's other writes (store.c writes events just
+     * before COMMIT), so it never waits while holding a row lock another writer needs.
+     * Each event is announced with NOTIFY on "pitwall_events.<schema>", delivered at the
+     * commit: "<seq> <type>". */
+    .events_lock_sql = "SELECT pg_advisory_xact_lock(" EVENTS_LOCK ")",
+    .event_insert_sql = "WITH e AS (INSERT INTO events (type, channel, payload, created_at) "
+                        "VALUES (?1,?2,?3,?4) RETURNING seq) "
+                        "SELECT seq FROM e, pg_notify('" EVENTS_CHANNEL ".' || "
+                        "current_schema(), seq || ' ' || ?1)",
+    .write_at_commit = pg_write_at_commit,
     /* the newest committed event. Unlike SQLite's sqlite_sequence this is not the
      * sequence's own high-water mark: a sequence value is taken even by a transaction that
      * then rolls back, or that another node has not committed yet, and neither is an event
@@ -611,7 +602,6 @@ static const struct db_ops postgres_db = {
 };
 
 /* ---- opening and migrations ---- */
-
 
 static int schema_version(struct pg *s, char *err, size_t errlen)
 {
@@ -669,7 +659,6 @@ fail:
     return PW_ESTORE;
 }
 
-
 pw_err store_postgres_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct pg *s = calloc(1, sizeof *s);
@@ -702,4 +691,3 @@ fail:
     pg_close(&s->base);
     return PW_ESTORE;
 }
-

@@ -112,7 +112,18 @@ static void q_tx_rollback(struct store *st)
 
 static pw_err q_events_write(struct store *st, struct store_event *evs, size_t n)
 {
-    return st->db->events_write(st, evs, n);
+    const struct db_ops *d = st->db;
+    struct db_stmt *q = d->events_lock_sql ? d->prepare(st, d->events_lock_sql) : NULL;
+    pw_err e = !d->events_lock_sql ? PW_OK : q ? d->write_at_commit(q, NULL, NULL) : PW_ESTORE;
+    for (size_t i = 0; !e && i < n; i++) {
+        if (!(q = d->prepare(st, d->event_insert_sql))) return PW_ESTORE;
+        d->bind_text(q, 1, evs[i].type);
+        d->bind_text(q, 2, evs[i].channel);
+        d->bind_text(q, 3, evs[i].payload);
+        d->bind_int64(q, 4, evs[i].created_at);
+        e = d->write_at_commit(q, NULL, &evs[i].seq);
+    }
+    return e;
 }
 
 static pw_err q_event_latest_seq(struct store *st, int64_t *seq)
@@ -150,8 +161,9 @@ static pw_err q_user_lock(struct store *st, const char *id)
 static pw_err q_is_empty(struct store *st, bool *empty)
 {
     int64_t v = 0;
-    pw_err e = scalar(st, st->db->prepare(st, "SELECT CASE WHEN EXISTS (SELECT 1 FROM users) "
-                                              "THEN 0 ELSE 1 END"),
+    pw_err e = scalar(st,
+                      st->db->prepare(st, "SELECT CASE WHEN EXISTS (SELECT 1 FROM users) "
+                                          "THEN 0 ELSE 1 END"),
                       &v);
     *empty = v != 0;
     return e;
@@ -221,8 +233,9 @@ static pw_err q_user_by_id(struct store *st, const char *id, struct pw_user *out
 static pw_err q_auth_session_insert(struct store *st, const struct pw_auth_session *a)
 {
     const struct db_ops *d = st->db;
-    struct db_stmt *q = d->prepare(st, "INSERT INTO auth_sessions (token_hash, user_id, csrf_token, "
-                                       "created_at, expires_at) VALUES (?,?,?,?,?)");
+    struct db_stmt *q =
+        d->prepare(st, "INSERT INTO auth_sessions (token_hash, user_id, csrf_token, "
+                       "created_at, expires_at) VALUES (?,?,?,?,?)");
     if (!q) return PW_ESTORE;
     d->bind_text(q, 1, a->token_hash);
     d->bind_text(q, 2, a->user_id);
@@ -236,8 +249,9 @@ static pw_err q_auth_session_get(struct store *st, const char *token_hash, int64
                                  struct pw_auth_session *out)
 {
     const struct db_ops *d = st->db;
-    struct db_stmt *q = d->prepare(st, "SELECT user_id, csrf_token, created_at, expires_at "
-                                       "FROM auth_sessions WHERE token_hash = ? AND expires_at > ?");
+    struct db_stmt *q =
+        d->prepare(st, "SELECT user_id, csrf_token, created_at, expires_at "
+                       "FROM auth_sessions WHERE token_hash = ? AND expires_at > ?");
     if (!q) return PW_ESTORE;
     d->bind_text(q, 1, token_hash);
     d->bind_int64(q, 2, now);
@@ -267,7 +281,8 @@ static pw_err q_auth_session_delete(struct store *st, const char *token_hash)
 static char *tags_json(const char tags[][PW_TAG_MAX + 1], int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_string(tags[i]));
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_string(tags[i]));
     char *out = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
     return out;
@@ -338,9 +353,9 @@ out:
     return e;
 }
 
-#define MECHANIC_COLUMNS                                                                         \
-    "SELECT id, user_id, name, profile_photo_url, rating_tenths, completed_sessions, "            \
-    "years_of_experience, is_brand_specialist, brand_specializations, service_keywords, city, "  \
+#define MECHANIC_COLUMNS                                                                           \
+    "SELECT id, user_id, name, profile_photo_url, rating_tenths, completed_sessions, "             \
+    "years_of_experience, is_brand_specialist, brand_specializations, service_keywords, city, "    \
     "country, status, can_accept_sessions, presence, coalesce(last_seen_at, 0) FROM mechanics "
 
 static void read_mechanic(struct store *st, struct db_stmt *q, struct pw_mechanic *m)
@@ -391,8 +406,7 @@ static pw_err q_mechanic_get(struct store *st, const char *id, struct pw_mechani
     return e;
 }
 
-static pw_err q_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn,
-                                   void *ctx)
+static pw_err q_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn, void *ctx)
 {
     const struct db_ops *d = st->db;
     struct db_stmt *q = d->prepare(st, "SELECT mechanic_id, outcome_at - offered_at FROM ("
@@ -403,7 +417,8 @@ static pw_err q_accept_delays_each(struct store *st, int per_mechanic, store_del
     if (!q) return PW_ESTORE;
     d->bind_int64(q, 1, per_mechanic);
     pw_err e;
-    while (!(e = d->step(q))) fn(ctx, d->col_text(q, 0), d->col_int64(q, 1));
+    while (!(e = d->step(q)))
+        fn(ctx, d->col_text(q, 0), d->col_int64(q, 1));
     return loop_end(st, q, e);
 }
 
@@ -583,8 +598,7 @@ static void read_vehicle(struct store *st, struct db_stmt *q, struct pw_vehicle 
     v->deleted_at = st->db->col_int64(q, 5);
 }
 
-static pw_err q_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn,
-                            void *ctx)
+static pw_err q_vehicles_of(struct store *st, const char *owner_id, store_vehicle_fn fn, void *ctx)
 {
     struct db_stmt *q = st->db->prepare(st, VEHICLE_COLUMNS "WHERE owner_id = ? AND "
                                                             "deleted_at IS NULL "
@@ -696,16 +710,15 @@ static pw_err q_user_release_free(struct store *st, const char *user_id)
 
 #define LIVE_STATES "('awaiting_payment','priority','broadcast','accepted')"
 
-static pw_err q_session_live_find(struct store *st, const char *customer_id,
-                                  const char *vehicle_id, char out[PW_ID_LEN + 1])
+static pw_err q_session_live_find(struct store *st, const char *customer_id, const char *vehicle_id,
+                                  char out[PW_ID_LEN + 1])
 {
     struct db_stmt *q =
-        customer_id ? st->db->prepare(st, "SELECT id FROM sessions WHERE customer_id = ? AND "
-                                          "state IN " LIVE_STATES
-                                          " ORDER BY created_at DESC, id LIMIT 1")
-                    : st->db->prepare(st, "SELECT id FROM sessions WHERE vehicle_id = ? AND "
-                                          "state IN " LIVE_STATES
-                                          " ORDER BY created_at DESC, id LIMIT 1");
+        customer_id
+            ? st->db->prepare(st, "SELECT id FROM sessions WHERE customer_id = ? AND "
+                                  "state IN " LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1")
+            : st->db->prepare(st, "SELECT id FROM sessions WHERE vehicle_id = ? AND "
+                                  "state IN " LIVE_STATES " ORDER BY created_at DESC, id LIMIT 1");
     if (!q) return PW_ESTORE;
     st->db->bind_text(q, 1, customer_id ? customer_id : vehicle_id);
     pw_err e = first_row(st, q);
@@ -717,9 +730,10 @@ static pw_err q_session_live_find(struct store *st, const char *customer_id,
 static pw_err q_session_insert(struct store *st, const struct pw_session *x)
 {
     const struct db_ops *d = st->db;
-    json_t *meta = json_pack("{s:s?, s:s}", "preferred_mechanic_id",
-                             x->preferred_mechanic_id[0] ? x->preferred_mechanic_id : NULL,
-                             "routing_type", x->priority_routing ? "priority_broadcast" : "broadcast");
+    json_t *meta =
+        json_pack("{s:s?, s:s}", "preferred_mechanic_id",
+                  x->preferred_mechanic_id[0] ? x->preferred_mechanic_id : NULL, "routing_type",
+                  x->priority_routing ? "priority_broadcast" : "broadcast");
     char *metadata = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
     if (!metadata) return PW_EINTERNAL;
@@ -758,7 +772,7 @@ out:
 }
 
 #define SESSION_COLUMNS                                                                            \
-    "SELECT id, customer_id, vehicle_id, plan_slug, is_specialist, "                              \
+    "SELECT id, customer_id, vehicle_id, plan_slug, is_specialist, "                               \
     "coalesce(preferred_mechanic_id, ''), routing_type, intake, coalesce(waiver_accepted_at, 0), " \
     "payment_method, payment_status, price_cents, state, coalesce(assigned_mechanic_id, ''), "     \
     "created_at, coalesce(routing_started_at, 0), coalesce(priority_ends_at, 0), "                 \
@@ -856,8 +870,8 @@ static pw_err q_session_set_outcome(struct store *st, const char *id, const char
     return write_any(st, q);
 }
 
-static pw_err q_session_set_rating(struct store *st, const char *id, int score,
-                                   const char *comment, int64_t at)
+static pw_err q_session_set_rating(struct store *st, const char *id, int score, const char *comment,
+                                   int64_t at)
 {
     struct db_stmt *q = st->db->prepare(st, "UPDATE sessions SET rating_score = ?, "
                                             "rating_comment = ?, rated_at = ? WHERE id = ? AND "
@@ -950,7 +964,8 @@ static pw_err q_sessions_due(struct store *st, int64_t now, store_due_fn fn, voi
         list[n++].kind = col_int(st, q, 1);
     }
     e = loop_end(st, q, e);
-    for (size_t i = 0; i < n; i++) fn(ctx, list[i].id, list[i].kind);
+    for (size_t i = 0; i < n; i++)
+        fn(ctx, list[i].id, list[i].kind);
     free(list);
     return e;
 }
@@ -1031,7 +1046,8 @@ static pw_err each_offer(struct store *st, struct db_stmt *q, store_offer_fn fn,
         read_offer(st, q, &list[n++]);
     }
     e = loop_end(st, q, e);
-    for (size_t i = 0; i < n; i++) fn(ctx, &list[i]);
+    for (size_t i = 0; i < n; i++)
+        fn(ctx, &list[i]);
     free(list);
     return e;
 }
@@ -1112,8 +1128,7 @@ static pw_err q_sessions_facts(struct store *st, int64_t from, int64_t to, store
 
 /* ---- settings, payments, failed logins ---- */
 
-static pw_err q_stripe_event_record(struct store *st, const char *id, const char *type,
-                                    int64_t at)
+static pw_err q_stripe_event_record(struct store *st, const char *id, const char *type, int64_t at)
 {
     struct db_stmt *q = st->db->prepare(st, "INSERT INTO stripe_events (id, type, received_at) "
                                             "VALUES (?,?,?)");
@@ -1213,8 +1228,7 @@ static pw_err q_login_failure_keys(struct store *st, int64_t *keys)
         .plan_get = q_plan_get, .user_debit = q_user_debit, .user_credit = q_user_credit,          \
         .user_use_free = q_user_use_free, .user_release_free = q_user_release_free,                \
         .session_insert = q_session_insert, .session_get = q_session_get,                          \
-        .session_transition = q_session_transition,                                                \
-        .session_set_outcome = q_session_set_outcome,                                              \
+        .session_transition = q_session_transition, .session_set_outcome = q_session_set_outcome,  \
         .session_set_rating = q_session_set_rating,                                                \
         .session_set_checkout = q_session_set_checkout, .sessions_list = q_sessions_list,          \
         .sessions_in_state = q_sessions_in_state, .sessions_due = q_sessions_due,                  \
@@ -1223,8 +1237,7 @@ static pw_err q_login_failure_keys(struct store *st, int64_t *keys)
         .offers_live_of_mechanic = q_offers_live_of_mechanic, .offers_close = q_offers_close,      \
         .sessions_facts = q_sessions_facts, .setting_get = q_setting_get,                          \
         .setting_set = q_setting_set, .mechanic_set_status = q_mechanic_set_status,                \
-        .stripe_event_record = q_stripe_event_record,                                              \
-        .login_failure_add = q_login_failure_add,                                                  \
+        .stripe_event_record = q_stripe_event_record, .login_failure_add = q_login_failure_add,    \
         .login_failure_nth_newest = q_login_failure_nth_newest,                                    \
         .login_failures_clear = q_login_failures_clear,                                            \
         .login_failures_prune = q_login_failures_prune,                                            \

@@ -96,7 +96,8 @@ static pw_err sq_write(struct db_stmt *q, int *changes, int64_t *returned)
     int rc = sqlite3_step(q->stmt);
     bool row = rc == SQLITE_ROW;
     if (row && returned) *returned = sqlite3_column_int64(q->stmt, 0);
-    while (rc == SQLITE_ROW) rc = sqlite3_step(q->stmt);
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(q->stmt);
     pw_err e = rc == SQLITE_DONE         ? PW_OK
                : rc == SQLITE_CONSTRAINT ? PW_ECONFLICT
                                          : fail(q->s, q->sql);
@@ -174,24 +175,6 @@ static void sq_close(struct store *st)
 
 /* ---- what only SQLite does this way ---- */
 
-/* One writer at a time holds SQLite's write lock until it commits, so events commit in the
- * order of their rowids: no one can see seq n+1 before seq n. */
-static pw_err sq_events_write(struct store *st, struct store_event *evs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct db_stmt *q = sq_prepare(st, "INSERT INTO events (type, channel, payload, "
-                                           "created_at) VALUES (?,?,?,?) RETURNING seq");
-        if (!q) return PW_ESTORE;
-        sq_bind_text(q, 1, evs[i].type);
-        sq_bind_text(q, 2, evs[i].channel);
-        sq_bind_text(q, 3, evs[i].payload);
-        sq_bind_int64(q, 4, evs[i].created_at);
-        pw_err e = sq_write(q, NULL, &evs[i].seq);
-        if (e) return e;
-    }
-    return PW_OK;
-}
-
 /* SQLite has no notifications: a node follows other processes' events on its tick. */
 static int sq_listen_fd(struct store *st, unsigned *generation)
 {
@@ -233,9 +216,14 @@ static const struct db_ops sqlite_db = {
     .tx_begin = sq_tx_begin,
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,
-    .events_write = sq_events_write,
     .listen_fd = sq_listen_fd,
     .listen_poll = sq_listen_poll,
+    /* One writer at a time holds SQLite's write lock until it commits, so events commit in
+     * the order of their rowids: no one can see seq n+1 before seq n. No lock to take. */
+    .events_lock_sql = NULL,
+    .event_insert_sql = "INSERT INTO events (type, channel, payload, created_at) "
+                        "VALUES (?,?,?,?) RETURNING seq",
+    .write_at_commit = sq_write,
     /* sqlite_sequence keeps the high-water mark even when the newest rows are deleted */
     .latest_seq_sql = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
     .vehicle_lock_sql = "UPDATE vehicles SET year = year "
