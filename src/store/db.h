@@ -17,7 +17,7 @@
 
 #include "store/store.h"
 
-/* A prepared statement of one connection: bound, then run by db_step or db_write. At most
+/* A prepared statement of one connection: bound, then run by step or write. At most
  * one use of a given SQL text at a time (the handle is the cached statement); text columns
  * stay valid until the next step or reset. */
 struct db_stmt;
