@@ -22,6 +22,9 @@ if [ -z "${PITWALL_TEST_PG_URL:-}" ]; then
   fi
 fi
 
+# here the PostgreSQL half of the storage tests must run: unreachable is a failure, not SKIP
+export PITWALL_TEST_PG_REQUIRED=1
+
 echo "== unit tests ($build)"
 meson test -C "$build" --print-errorlogs || status=1
 

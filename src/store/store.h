@@ -1,6 +1,6 @@
 /* The storage interface. Handlers, presence and routing call store_* and nothing else
- * writes SQL: a backend is one file that fills struct store_ops (sqlite.c now, postgres.c
- * later). Every function returns PW_OK or an error of core/error.h; a function that fails
+ * writes SQL. The queries are written once (queries.c, which fills struct store_ops) over
+ * a driver per database (store/db.h: sqlite.c, postgres.c). Every function returns PW_OK or an error of core/error.h; a function that fails
  * leaves the database as it was (each is one transaction unless the caller holds one). */
 #ifndef PW_STORE_H
 #define PW_STORE_H
@@ -193,8 +193,10 @@ struct store_ops {
 /* The part of every backend's handle that store.c keeps: transactions and their events.
  * Events appended inside a transaction wait here and are written at its commit; once
  * committed they are handed to the sink, in sequence order. */
+struct db_ops;
 struct store {
     const struct store_ops *ops;
+    const struct db_ops *db; /* the backend's driver under queries.c (store/db.h) */
     int depth;
     struct store_event *pending; /* owned copies */
     size_t n_pending, cap_pending;

@@ -1182,6 +1182,31 @@ static void test_events_of_channel(void **state)
 }
 
 
+/* A tag column written by hand or by another version as '' (or not JSON) reads as no tags,
+ * the same on both backends (tags_parse in store/queries.c, once). */
+static void test_empty_tags_read_as_none(void **state)
+{
+    struct fx *f = *state;
+    add_mechanic(f, "m1");
+    const char *sql = "UPDATE mechanics SET brand_specializations = '', "
+                      "service_keywords = 'not json' WHERE id = 'm1'";
+    if (f->db.pg) {
+        char scoped[256];
+        snprintf(scoped, sizeof scoped, "SET search_path = %s; %s", f->db.schema, sql);
+        assert_true(test_db_pg_exec(scoped));
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    struct pw_mechanic m;
+    assert_int_equal(store_mechanic_get(f->st, "m1", &m), PW_OK);
+    assert_int_equal(m.n_brands, 0);
+    assert_int_equal(m.n_keywords, 0);
+    assert_string_equal(m.name, "Mechanic m1"); /* the rest of the row is read */
+}
+
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
@@ -1201,6 +1226,7 @@ int main(void)
         T(test_user_profile_update),        T(test_vehicle_change_and_soft_delete),
         T(test_session_claim),              T(test_claims_queue_across_nodes),
         T(test_events_of_channel),          T(test_migration_5_on_two_live_sessions),
+        T(test_empty_tags_read_as_none),
     };
 #undef T
     return test_db_run_both("store", tests);
