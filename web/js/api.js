@@ -6,7 +6,12 @@ export function csrfToken() {
   return m ? decodeURIComponent(m[1]) : '';
 }
 
-// fetch + JSON; unsafe methods carry the CSRF header. Returns { status, data }.
+const NO_ANSWER = Object.freeze({
+  status: 0, data: { error: 'network', message: 'Could not reach pitwall. Check your connection and try again.' },
+});
+
+// fetch + JSON; unsafe methods carry the CSRF header. Returns { status, data }; status 0 when
+// no whole answer came back.
 export async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -20,10 +25,16 @@ export async function api(method, path, body) {
   } catch {
     // no answer at all (offline, server restarting, page being left): the callers show the
     // message like any other failed request instead of an uncaught rejection
-    return { status: 0, data: { error: 'network', message: 'Could not reach pitwall. Check your connection and try again.' } };
+    return NO_ANSWER;
   }
   let data = null;
-  try { data = await res.json(); } catch { /* empty */ }
+  try {
+    data = await res.json();
+  } catch {
+    // an answer that should have had a body but whose body did not arrive whole (the page is
+    // being left, the connection dropped) is no answer at all; 204 and friends have none
+    if (res.status !== 204 && res.status !== 304) return NO_ANSWER;
+  }
   return { status: res.status, data };
 }
 
