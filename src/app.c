@@ -124,6 +124,10 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     app->workers = pw_workers_start(2);
     app->io_workers = pw_workers_start(2);
     app->dir_cache = api_directory_cache_new();
+    if ((e = api_routes_register(&app->http.router))) {
+        snprintf(err, errlen, "out of memory");
+        return e;
+    }
     app->keepalive = pw_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
     if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers || !app->dir_cache ||
         !app->keepalive) {
@@ -152,6 +156,7 @@ void pw_app_free(struct pw_app *app)
     pw_workers_stop(app->workers);
     pw_workers_stop(app->io_workers);
     api_directory_cache_free(app->dir_cache);
+    http_router_free(&app->http.router);
     pw_event_unref(app->keepalive);
     pw_throttle_free(app->login_by_email);
     pw_throttle_free(app->login_by_addr);

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "cluster/follow.h"
 #include "core/error.h"
+#include "http/http.h"
 #include "presence/presence.h"
 #include "routing/routing.h"
 
@@ -32,6 +33,7 @@ struct pw_stats {
 
 struct pw_app {
     struct pw_config cfg;
+    struct http_server http; /* the transport; the API's routes are registered on it */
     struct pw_clock clock;
     struct store *store;
     struct pw_directory *dir;

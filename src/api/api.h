@@ -5,6 +5,9 @@
 
 #include "http/http.h"
 
+/* routes.c: every route above, added to the HTTP layer's router */
+pw_err api_routes_register(struct http_router *rt);
+
 /* health.c */
 void api_healthz(struct http_request *r);
 void api_readyz(struct http_request *r);

@@ -103,15 +103,37 @@ void http_set_login_cookies(struct http_request *r, struct MHD_Response *resp, c
                             const char *csrf);
 void http_clear_login_cookies(struct http_request *r, struct MHD_Response *resp);
 
+/* ---- the URL table (router.c) ---- */
+/* The HTTP layer includes no handler: the API adds its routes at start-up. Patterns are
+ * borrowed (string literals), kept in the order added; the first match wins. */
+struct http_route {
+    enum http_method method;
+    const char *pattern;
+    http_handler handler;
+};
+struct http_router {
+    struct http_route *routes;
+    size_t count, cap;
+};
+pw_err http_router_add(struct http_router *rt, enum http_method method, const char *pattern,
+                       http_handler handler);
+void http_router_free(struct http_router *rt);
+/* Looks r's method and path up. Sets r->route and r->param; returns NULL for no route and
+ * sets *path_known when the path exists under another method (a 405). */
+http_handler http_router_find(const struct http_router *rt, struct http_request *r,
+                              bool *path_known);
+
 /* ---- the server ---- */
+/* The transport's own state, one per server (owned by struct pw_app as app->http): what it
+ * knows is requests, routes, connections and the event loop, never the product. */
+struct http_server {
+    struct http_router router; /* filled by the API before http_serve */
+};
+
 /* Open client connections now (for /metrics). */
 size_t http_open_connections(void);
 /* Serves until SIGTERM/SIGINT; returns the process exit code. */
 int http_serve(struct pw_app *app);
-
-/* Route table lookup (router.c). Sets r->route and r->param; returns NULL for no route
- * and sets *method_allowed=false when the path exists under another method. */
-http_handler http_route(struct http_request *r, bool *path_known);
 
 /* Static files of the web UI (static.c), gzipped for the clients that accept it: the
  * compressed copies are kept in app->static_cache, made by the first request for each

@@ -180,7 +180,7 @@ static void dispatch(struct http_request *r)
         return;
     }
     bool path_known = false;
-    http_handler h = http_route(r, &path_known);
+    http_handler h = http_router_find(&app->http.router, r, &path_known);
     if (h) {
         pw_log_set_request(r->request_id); /* routing steps logged by the handler carry it */
         h(r);
