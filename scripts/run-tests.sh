@@ -22,6 +22,9 @@ if [ -z "${PITWALL_TEST_PG_URL:-}" ]; then
   fi
 fi
 
+echo "== layers (scripts/check-layers.sh)"
+scripts/check-layers.sh || status=1
+
 echo "== unit tests ($build)"
 meson test -C "$build" --print-errorlogs || status=1
 

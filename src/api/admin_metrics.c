@@ -38,18 +38,7 @@ static void respond(struct http_request *r, const struct pw_metrics *m)
     json_t *body = pw_metrics_json(m);
     char *text = json_dumps(body, PW_METRICS_JSON_FLAGS);
     json_decref(body);
-    struct MHD_Response *resp =
-        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
-    if (!resp) {
-        free(text);
-        http_error(r, PW_EINTERNAL, NULL);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    http_respond(r, 200, resp);
+    http_json_text(r, 200, text, text ? strlen(text) : 0, MHD_RESPMEM_MUST_FREE);
 }
 
 /* Reads the time parameter name into *ms (left as is when absent); false after answering 400. */

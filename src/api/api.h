@@ -5,7 +5,10 @@
 
 #include "http/http.h"
 
-/* routes.c: every route above, added to the HTTP layer's router */
+/* steps.c: the routes and the per-request steps (login lookup, "seen") on the server */
+pw_err api_register(struct http_server *s);
+
+/* routes.c: every route below, added to the HTTP layer's router */
 pw_err api_routes_register(struct http_router *rt);
 
 /* health.c */
