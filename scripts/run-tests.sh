@@ -25,6 +25,9 @@ fi
 # here the PostgreSQL half of the storage tests must run: unreachable is a failure, not SKIP
 export PITWALL_TEST_PG_REQUIRED=1
 
+echo "== layers (scripts/check-layers.sh)"
+scripts/check-layers.sh || status=1
+
 echo "== unit tests ($build)"
 meson test -C "$build" --print-errorlogs || status=1
 

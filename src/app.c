@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "api/api.h"
 #include "routing/rollout.h"
@@ -59,10 +60,112 @@ static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
     return PW_OK;
 }
 
+/* ---- the application's part of the HTTP server's event loop (struct http_hooks) ---- */
+
+/* PostgreSQL's listening connection: (re)registered whenever the store has a new one. */
+static void listen_register(struct pw_app *app)
+{
+    if (app->loop_fd < 0) return;
+    unsigned gen = 0;
+    int fd = store_listen_fd(app->store, &gen);
+    if (fd == app->listen_fd && gen == app->listen_gen) return;
+    if (app->listen_fd >= 0) /* gone already if closed */
+        epoll_ctl(app->loop_fd, EPOLL_CTL_DEL, app->listen_fd, NULL);
+    app->listen_fd = -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &app->listen_watch};
+    if (fd >= 0 && epoll_ctl(app->loop_fd, EPOLL_CTL_ADD, fd, &ev) == 0) app->listen_fd = fd;
+    app->listen_gen = gen;
+}
+
+static void on_listen(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    struct pw_app *app = pw_container_of(w, struct pw_app, listen_watch);
+    pw_follow_notified(&app->follow);
+    listen_register(app); /* a lost one was replaced */
+}
+
+static void loop_started(void *ctx, int epfd)
+{
+    struct pw_app *app = ctx;
+    app->loop_fd = epfd;
+    pw_stream_watch_init(&app->streams, epfd);
+    listen_register(app);
+}
+
+static void loop_tick(void *ctx)
+{
+    struct pw_app *app = ctx;
+    pw_app_tick(app);
+    listen_register(app);
+}
+
+static void loop_drain(void *ctx)
+{
+    struct pw_app *app = ctx;
+    pw_hub_close_all(app->hub); /* streams end once their queue is written */
+}
+
+static size_t loop_woken(void *ctx)
+{
+    struct pw_app *app = ctx;
+    return pw_stream_take_resumed(&app->streams);
+}
+
+static size_t loop_parked(void *ctx)
+{
+    const struct pw_app *app = ctx;
+    return pw_stream_suspended_count(&app->streams);
+}
+
+/* Worker jobs finish (and resume their requests) in pw_workers_stop. A Stripe call still
+ * waiting for its answer would hold that up to its 15 s timeout: it fails now instead (the
+ * session is cancelled, nothing was charged). */
+static void loop_stop(void *ctx)
+{
+    struct pw_app *app = ctx;
+    pw_stripe_give_up(&app->stripe, true);
+    pw_workers_stop(app->workers);
+    pw_workers_stop(app->io_workers);
+    app->workers = NULL;
+    app->io_workers = NULL;
+}
+
+static void loop_stopped(void *ctx)
+{
+    struct pw_app *app = ctx;
+    pw_stream_watch_init(&app->streams, -1);
+    app->loop_fd = -1;
+    app->listen_fd = -1;
+}
+
+static pw_err app_http_init(struct pw_app *app)
+{
+    app->listen_watch.cb = on_listen;
+    struct http_server *s = &app->http;
+    s->cfg = &app->cfg;
+    s->app = app;
+    s->workers = app->workers;
+    s->io_workers = app->io_workers;
+    s->login_ttl_ms = PW_LOGIN_TTL_MS;
+    s->hooks = (struct http_hooks){.ctx = app,
+                                   .started = loop_started,
+                                   .tick = loop_tick,
+                                   .drain = loop_drain,
+                                   .woken = loop_woken,
+                                   .parked = loop_parked,
+                                   .stop = loop_stop,
+                                   .stopped = loop_stopped};
+    return api_register(s);
+}
+
 pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
                    char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
+    pw_log_bind(&app->log); /* before any thread starts */
+    pw_streams_init(&app->streams);
+    app->loop_fd = app->listen_fd = -1;
     app->cfg = *cfg;
     app->clock = *clock;
     app->started_at = pw_clock_now(clock);
@@ -124,6 +227,10 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     app->workers = pw_workers_start(2);
     app->io_workers = pw_workers_start(2);
     app->dir_cache = api_directory_cache_new();
+    if ((e = app_http_init(app))) {
+        snprintf(err, errlen, "out of memory");
+        return e;
+    }
     app->keepalive = pw_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
     if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers || !app->dir_cache ||
         !app->keepalive) {
@@ -152,6 +259,8 @@ void pw_app_free(struct pw_app *app)
     pw_workers_stop(app->workers);
     pw_workers_stop(app->io_workers);
     api_directory_cache_free(app->dir_cache);
+    http_router_free(&app->http.router);
+    pw_metrics_reset(&app->http.metrics);
     pw_event_unref(app->keepalive);
     pw_throttle_free(app->login_by_email);
     pw_throttle_free(app->login_by_addr);
@@ -160,5 +269,6 @@ void pw_app_free(struct pw_app *app)
     pw_directory_free(app->dir);
     store_close(app->store);
     pw_stripe_cleanup();
+    pw_log_bind(NULL); /* the threads that logged are stopped */
     memset(app, 0, sizeof *app);
 }

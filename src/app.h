@@ -1,6 +1,7 @@
 /* The whole state of one pitwall process, in one place that tests can build and throw
  * away: configuration, clock, storage, the in-memory directory, the event hub, presence,
- * login throttles and the worker pool. The HTTP layer holds a pointer to it. */
+ * login throttles, the worker pools and the HTTP server (app->http), whose routes, per-request
+ * steps and loop hooks the application registers (pw_app_init). */
 #ifndef PW_APP_H
 #define PW_APP_H
 
@@ -11,8 +12,12 @@
 #include "core/config.h"
 #include "cluster/follow.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "payments/stripe.h"
 #include "presence/presence.h"
 #include "routing/routing.h"
+#include "stream/sse.h"
 
 struct store;
 struct pw_hub;
@@ -21,17 +26,11 @@ struct pw_throttle;
 struct pw_workers;
 struct pw_event;
 struct pw_dir_cache;
-struct http_static_cache;
-
-struct pw_stats {
-    uint64_t requests;
-    uint64_t streams_opened;
-    uint64_t events_published;
-    uint64_t subscribers_dropped;
-};
 
 struct pw_app {
     struct pw_config cfg;
+    struct pw_log log;       /* bound (pw_log_bind) from pw_app_init to pw_app_free */
+    struct http_server http; /* the transport; the API's routes are registered on it */
     struct pw_clock clock;
     struct store *store;
     struct pw_directory *dir;
@@ -39,19 +38,22 @@ struct pw_app {
     struct pw_follow follow; /* other processes' events in, every event to the hub */
     struct pw_presence presence;
     struct pw_routing routing;
+    struct pw_streams streams; /* open SSE streams: counts, parked ones, the loop's epoll */
+    struct pw_stripe stripe;   /* Checkout calls in flight give up when the server stops */
     struct pw_throttle *login_by_email;
     struct pw_throttle *login_by_addr;
     struct pw_workers *workers;     /* CPU work: password hashing */
     struct pw_workers *io_workers;  /* slow network calls (Stripe), apart so they never hold logins */
     struct pw_dir_cache *dir_cache;
-    /* gzip copies of the web UI's files (http/static.c): made on first use, freed by
-     * http_serve when it stops */
-    struct http_static_cache *static_cache;
     struct pw_event *keepalive;
     int rollout_percent; /* mechanic selection shown to this % of customers */
     int64_t started_at;
-    bool draining; /* SIGTERM received: no new work, streams are ending */
-    struct pw_stats stats;
+    /* the event loop's epoll while http_serve runs (-1 otherwise), and PostgreSQL's
+     * listening connection on it (other nodes' events), re-added when the store replaces it */
+    int loop_fd;
+    int listen_fd;
+    unsigned listen_gen;
+    struct pw_watch listen_watch;
 };
 
 #define PW_LOGIN_FAILS_PER_EMAIL 10   /* within PW_LOGIN_WINDOW_MS */

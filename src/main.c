@@ -53,7 +53,7 @@ static int serve(int argc, char **argv)
         pw_app_free(&app);
         return 1;
     }
-    int rc = http_serve(&app);
+    int rc = http_serve(&app.http);
     pw_app_free(&app);
     return rc;
 }

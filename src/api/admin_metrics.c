@@ -39,16 +39,7 @@ static void respond(struct http_request *r, const struct pw_metrics *m)
     char *text = json_dumps(body, PW_METRICS_JSON_FLAGS);
     json_decref(body);
     /* gzipped when asked for: ~4.6 KB of numbers, no secret in it */
-    struct MHD_Response *resp = text ? http_json_text(r, text) : NULL;
-    if (!resp) {
-        http_error(r, PW_EINTERNAL, NULL);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    http_respond(r, 200, resp);
+    http_json_gzipped(r, 200, text);
 }
 
 /* Reads the time parameter name into *ms (left as is when absent); false after answering 400. */

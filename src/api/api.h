@@ -5,6 +5,12 @@
 
 #include "http/http.h"
 
+/* steps.c: the routes and the per-request steps (login lookup, "seen") on the server */
+pw_err api_register(struct http_server *s);
+
+/* routes.c: every route below, added to the HTTP layer's router */
+pw_err api_routes_register(struct http_router *rt);
+
 /* health.c */
 void api_healthz(struct http_request *r);
 void api_readyz(struct http_request *r);

@@ -136,16 +136,12 @@ void api_directory_available(struct http_request *r)
         http_error(r, PW_EINTERNAL, NULL);
         return;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(text_len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = http_json_response(text, text_len, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         http_error(r, PW_EINTERNAL, NULL);
         return;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (!e) {
         if (HASH_COUNT(c->entries) >= CACHE_MAX) cache_clear(c);
         e = calloc(1, sizeof *e);

@@ -11,7 +11,7 @@ void api_healthz(struct http_request *r)
 void api_readyz(struct http_request *r)
 {
     bool empty;
-    if (r->app->draining) {
+    if (r->server->draining) {
         http_error(r, PW_EUNAVAILABLE, "Shutting down.");
     } else if (store_is_empty(r->app->store, &empty) != PW_OK) {
         http_error(r, PW_EUNAVAILABLE, "The database does not answer.");

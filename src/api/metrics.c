@@ -94,11 +94,11 @@ void api_metrics(struct http_request *r)
         return;
     }
     family(&b, "http_requests_total", "counter", "HTTP requests answered, by route pattern and status.");
-    pw_metrics_each_request(request_line, &b);
+    pw_metrics_each_request(&app->http.metrics, request_line, &b);
 
     uint64_t cum[PW_LATENCY_BUCKETS], count;
     double sum;
-    pw_metrics_latency(cum, &sum, &count);
+    pw_metrics_latency(&app->http.metrics, cum, &sum, &count);
     family(&b, "http_request_duration_seconds", "histogram",
            "Time from the request line to the end of the answer (streams: their lifetime).");
     for (int i = 0; i < PW_LATENCY_BUCKETS; i++)
@@ -110,11 +110,11 @@ void api_metrics(struct http_request *r)
     put(&b, "pitwall_http_request_duration_seconds_count %llu\n", (unsigned long long)count);
 
     family(&b, "connections_open", "gauge", "Client connections open now.");
-    put(&b, "pitwall_connections_open %zu\n", http_open_connections());
+    put(&b, "pitwall_connections_open %zu\n", http_open_connections(&app->http));
     family(&b, "streams_open", "gauge", "Server-Sent Event streams open now, by kind.");
     for (int k = 0; k < PW_STREAM_KINDS; k++)
         put(&b, "pitwall_streams_open{kind=\"%s\"} %zu\n", pw_stream_kind_names[k],
-            pw_stream_open_count((enum pw_stream_kind)k));
+            pw_stream_open_count(&app->streams, (enum pw_stream_kind)k));
 
     uint64_t published, delivered, dropped;
     pw_hub_counters(app->hub, &published, &delivered, &dropped);

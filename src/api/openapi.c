@@ -10,15 +10,6 @@ extern const size_t pw_openapi_json_len;
 
 void api_openapi(struct http_request *r)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        pw_openapi_json_len, (void *)pw_openapi_json, MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        http_error(r, PW_EINTERNAL, NULL);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    http_respond(r, 200, resp);
+    http_json_text(r, 200, (char *)pw_openapi_json, pw_openapi_json_len, MHD_RESPMEM_PERSISTENT);
+    http_set_cache_control(r, "no-cache");
 }

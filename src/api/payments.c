@@ -110,6 +110,7 @@ void api_card_checkout(struct http_request *r, const char *session_id)
     }
     /* the worker touches only the job: copy in everything it needs */
     struct pw_stripe_checkout_req *q = &j->req;
+    q->stripe = &app->stripe;
     snprintf(q->api_base, sizeof q->api_base, "%s", app->cfg.stripe_api_base);
     snprintf(q->secret_key, sizeof q->secret_key, "%s", app->cfg.stripe_secret_key);
     snprintf(q->public_url, sizeof q->public_url, "%s", app->cfg.public_url);

@@ -127,8 +127,8 @@ void api_presence_stream(struct http_request *r)
     }
 
     struct MHD_Response *resp;
-    struct pw_stream *s =
-        pw_stream_open(app->hub, PW_STREAM_PRESENCE, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
+    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_STREAM_PRESENCE, r->conn,
+                                         pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!s) {
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
         return;
@@ -160,7 +160,6 @@ void api_presence_stream(struct http_request *r)
             pw_event_unref(snap);
         }
     }
-    app->stats.streams_opened++;
     r->is_stream = true;
     http_respond(r, 200, resp);
 }
@@ -191,8 +190,8 @@ void api_mechanic_stream(struct http_request *r)
     d->presence = &app->presence;
     d->m = m;
     struct MHD_Response *resp;
-    struct pw_stream *s =
-        pw_stream_open(app->hub, PW_STREAM_MECHANIC, r->conn, pw_clock_now(&app->clock), dashboard_closed, d, &resp);
+    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_STREAM_MECHANIC, r->conn,
+                                         pw_clock_now(&app->clock), dashboard_closed, d, &resp);
     if (!s) {
         free(d);
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
@@ -204,9 +203,7 @@ void api_mechanic_stream(struct http_request *r)
     snprintf(channel, sizeof channel, "mechanic:%s", m->m.id);
     pw_sub_add_channel(sub, channel);
     int64_t last;
-    if (api_stream_can_replay(r, &last))
-        pw_hub_replay(app->hub, sub, last);
-    app->stats.streams_opened++;
+    if (api_stream_can_replay(r, &last)) pw_hub_replay(app->hub, sub, last);
     r->is_stream = true;
     http_respond(r, 200, resp);
 }

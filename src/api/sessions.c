@@ -449,7 +449,8 @@ void api_sessions_stream(struct http_request *r)
     struct pw_session s;
     if (!load_session(r, 1u << PW_ROLE_CUSTOMER, &s)) return;
     struct MHD_Response *resp;
-    struct pw_stream *st = pw_stream_open(app->hub, PW_STREAM_SESSION, r->conn, pw_clock_now(&app->clock), NULL, NULL, &resp);
+    struct pw_stream *st = pw_stream_open(&app->streams, app->hub, PW_STREAM_SESSION, r->conn,
+                                          pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!st) {
         pw_session_clear(&s);
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
@@ -475,7 +476,6 @@ void api_sessions_stream(struct http_request *r)
         }
     }
     pw_session_clear(&s);
-    app->stats.streams_opened++;
     r->is_stream = true;
     http_respond(r, 200, resp);
 }

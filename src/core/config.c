@@ -145,7 +145,7 @@ static void env_name(const char *flag, char *out, size_t outsz)
 }
 
 /* Parses one address of a list (s .. s+n) into bin; false when it is not one. */
-static bool parse_addr(const char *s, size_t n, unsigned char bin[16], int *family)
+bool pw_config_addr_parse(const char *s, size_t n, unsigned char bin[16], int *family)
 {
     char one[64];
     while (n > 0 && (*s == ' ' || *s == '\t')) s++, n--;
@@ -166,12 +166,12 @@ static bool scan_addr_list(const char *list, const char *want, bool *found)
     unsigned char w[16], bin[16];
     int want_family = 0, family;
     *found = false;
-    if (want && !parse_addr(want, strlen(want), w, &want_family)) want = NULL;
+    if (want && !pw_config_addr_parse(want, strlen(want), w, &want_family)) want = NULL;
     if (!*list) return true;
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (!parse_addr(p, n, bin, &family)) return false;
+        if (!pw_config_addr_parse(p, n, bin, &family)) return false;
         if (want && family == want_family && memcmp(bin, w, family == AF_INET ? 4 : 16) == 0)
             *found = true;
         if (!comma) return true;
@@ -189,25 +189,6 @@ bool pw_config_addr_in(const char *list, const char *addr)
 {
     bool found;
     return scan_addr_list(list, addr, &found) && found;
-}
-
-void pw_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz)
-{
-    if (!xff) return;
-    const char *end = xff + strlen(xff);
-    while (end > xff) {
-        const char *start = end;
-        while (start > xff && start[-1] != ',') start--;
-        unsigned char bin[16];
-        int family;
-        if (!parse_addr(start, (size_t)(end - start), bin, &family)) return;
-        const char *a = start, *b = end; /* the hop without its spaces, as text */
-        while (*a == ' ' || *a == '\t') a++;
-        while (b[-1] == ' ' || b[-1] == '\t') b--;
-        snprintf(out, outsz, "%.*s", (int)(b - a), a);
-        if (!pw_config_addr_in(trusted, out)) return;
-        end = start > xff ? start - 1 : xff;
-    }
 }
 
 bool pw_config_load(struct pw_config *c, int argc, char **argv,

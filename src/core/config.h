@@ -44,11 +44,9 @@ void pw_config_man(FILE *out, const char *version);
  * parsing both, so "::1" and "0:0::1" match). */
 bool pw_config_addr_in(const char *list, const char *addr);
 
-/* Behind a trusted proxy: the client named by X-Forwarded-For (xff, may be NULL), read from
- * the right, skipping addresses in trusted; only hops our proxies appended can be believed
- * (anything further left is whatever the client sent). out holds the peer on entry and is
- * replaced by each hop believed; anything that is not an address stops the walk. */
-void pw_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz);
+/* Parses the n bytes at s (spaces around allowed) as an IPv4 or IPv6 address into bin
+ * (4 or 16 bytes used) and *family (AF_INET / AF_INET6). */
+bool pw_config_addr_parse(const char *s, size_t n, unsigned char bin[16], int *family);
 
 /* The usage text of `pitwall --help`. */
 void pw_config_usage(FILE *out);

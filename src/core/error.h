@@ -29,7 +29,8 @@
     X(PW_ECARD, 400, "card_unavailable", "Card payments are not configured on this server.")     \
     X(PW_EBADSIG, 400, "bad_signature", "Missing or invalid Stripe-Signature.")                  \
     X(PW_EUPSTREAM, 502, "payment_provider", "The payment provider did not answer as expected.") \
-    X(PW_ETOOLARGE, 413, "payload_too_large", "The request body is larger than 64 KiB.")           \
+    X(PW_ETOOLARGE, 413, "payload_too_large", "The request body is too large.")                    \
+    X(PW_EURITOOLONG, 414, "uri_too_long", "The request line is too long.")                        \
     X(PW_ETHROTTLED, 429, "too_many_requests", "Too many attempts; try again later.")              \
     X(PW_EINTERNAL, 500, "internal", "Something went wrong on our side.")                          \
     X(PW_ESTORE, 500, "storage", "The database could not complete the request.")                   \

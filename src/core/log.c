@@ -7,23 +7,31 @@
 #include "core/clock.h"
 #include "core/util.h"
 
-static enum pw_log_level min_level = PW_LOG_INFO;
-static const char *current_request; /* the event loop's thread only */
+static struct pw_log builtin = {.min_level = PW_LOG_INFO};
+static struct pw_log *current = &builtin;
+
+void pw_log_bind(struct pw_log *log)
+{
+    struct pw_log *next = log ? log : &builtin;
+    next->min_level = current->min_level;
+    next->request = NULL;
+    current = next;
+}
 
 void pw_log_set_request(const char *request_id)
 {
-    current_request = request_id;
+    current->request = request_id;
 }
 static const char *names[] = {"debug", "info", "warn", "error", "off"};
 
 void pw_log_set_level(enum pw_log_level level)
 {
-    min_level = level;
+    current->min_level = level;
 }
 
 bool pw_log_enabled(enum pw_log_level level)
 {
-    return level >= min_level && level < PW_LOG_OFF;
+    return level >= current->min_level && level < PW_LOG_OFF;
 }
 
 bool pw_log_parse_level(const char *s, enum pw_log_level *out)
@@ -46,8 +54,9 @@ void pw_log(enum pw_log_level level, const char *msg, json_t *fields)
     char ts[PW_ISO_LEN + 1];
     pw_iso8601(pw_clock_now(&pw_clock_system), ts);
     json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", names[level], "msg", msg);
-    if (current_request && !json_object_get(fields, "request_id"))
-        json_object_set_new(line, "request_id", json_string(current_request));
+    const char *request = current->request;
+    if (request && !json_object_get(fields, "request_id"))
+        json_object_set_new(line, "request_id", json_string(request));
     if (fields) json_object_update(line, fields);
     json_decref(fields);
     char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));

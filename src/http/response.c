@@ -1,4 +1,5 @@
-/* Reading a request and answering it: JSON bodies, errors, cookies, login lookup. */
+/* Reading a request and answering it: JSON bodies, errors, cookies. Who is logged in is
+ * not known here: the application's login step (r->server->steps) answers that. */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,15 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
 #include <zlib.h>
 
-#include "app.h"
-#include "auth/auth.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "http/http.h"
-#include "presence/presence.h"
-#include "store/store.h"
 
 const char *http_header(struct http_request *r, const char *name)
 {
@@ -68,9 +66,9 @@ static void peer_addr(struct http_request *r, char *out, size_t outsz)
 void http_client_addr(struct http_request *r, char *out, size_t outsz)
 {
     peer_addr(r, out, outsz);
-    const char *trusted = r->app->cfg.trusted_proxies;
+    const char *trusted = r->server->cfg->trusted_proxies;
     if (*trusted && pw_config_addr_in(trusted, out))
-        pw_forwarded_client(http_header(r, "X-Forwarded-For"), trusted, out, outsz);
+        http_forwarded_client(http_header(r, "X-Forwarded-For"), trusted, out, outsz);
 }
 
 static void common_headers(struct http_request *r, struct MHD_Response *resp)
@@ -120,35 +118,71 @@ unsigned char *http_gzip(const void *in, size_t len, int level, size_t *out_len)
     return out;
 }
 
-struct MHD_Response *http_json_text(struct http_request *r, char *text)
+struct MHD_Response *http_json_response(char *text, size_t len, enum MHD_ResponseMemoryMode mode)
 {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, mode);
+    if (!resp) return NULL;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    return resp;
+}
+
+void http_json_text(struct http_request *r, unsigned status, char *text, size_t len,
+                    enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *resp = text ? http_json_response(text, len, mode) : NULL;
+    if (!resp) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(text);
+        if (status != 500) http_error(r, PW_EINTERNAL, NULL); /* a smaller answer may fit */
+        return;
+    }
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    http_respond(r, status, resp);
+}
+
+/* A JSON answer gzipped when it is worth it and the client accepts gzip (Vary either way).
+ * Only for answers that hold no secret: a compressed secret beside reflected input leaks
+ * through the length (BREACH). text is malloc'd and owned from here on. */
+void http_json_gzipped(struct http_request *r, unsigned status, char *text)
+{
+    if (!text) {
+        http_error(r, PW_EINTERNAL, NULL);
+        return;
+    }
     size_t len = strlen(text);
+    bool big = len >= HTTP_GZIP_MIN;
     char accept[512];
-    if (len >= HTTP_GZIP_MIN && http_header_list(r, "Accept-Encoding", accept, sizeof accept) &&
+    if (big && http_header_list(r, "Accept-Encoding", accept, sizeof accept) &&
         http_accepts_gzip(accept)) {
         size_t gz_len;
         unsigned char *gz = http_gzip(text, len, 6, &gz_len);
         if (gz && gz_len < len) {
             free(text);
             struct MHD_Response *resp =
-                MHD_create_response_from_buffer(gz_len, gz, MHD_RESPMEM_MUST_FREE);
+                http_json_response((char *)gz, gz_len, MHD_RESPMEM_MUST_FREE);
             if (!resp) {
                 free(gz);
-                return NULL;
+                http_error(r, PW_EINTERNAL, NULL);
+                return;
             }
             MHD_add_response_header(resp, "Content-Encoding", "gzip");
             MHD_add_response_header(resp, "Vary", "Accept-Encoding");
-            return resp;
+            MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+            http_respond(r, status, resp);
+            return;
         }
         free(gz);
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = http_json_response(text, len, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
-        return NULL;
+        http_error(r, PW_EINTERNAL, NULL);
+        return;
     }
-    if (len >= HTTP_GZIP_MIN) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
-    return resp;
+    if (big) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    http_respond(r, status, resp);
 }
 
 void http_json(struct http_request *r, unsigned status, json_t *body)
@@ -160,23 +194,18 @@ void http_json(struct http_request *r, unsigned status, json_t *body)
         status = 500;
         if (!text) return;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    common_headers(r, resp);
-    http_respond(r, status, resp);
+    http_json_text(r, status, text, strlen(text), MHD_RESPMEM_MUST_FREE);
+}
+
+json_t *http_error_body(pw_err e, const char *message)
+{
+    return json_pack("{s:s, s:s}", "error", pw_err_code(e), "message",
+                     message ? message : pw_err_message(e));
 }
 
 void http_error(struct http_request *r, pw_err e, const char *message)
 {
-    http_json(r, (unsigned)pw_err_status(e),
-              json_pack("{s:s, s:s}", "error", pw_err_code(e), "message",
-                        message ? message : pw_err_message(e)));
+    http_json(r, (unsigned)pw_err_status(e), http_error_body(e, message));
 }
 
 void http_errorf(struct http_request *r, pw_err e, const char *fmt, ...)
@@ -227,30 +256,19 @@ void http_auth_optional(struct http_request *r)
 {
     if (r->auth_checked) return;
     r->auth_checked = true;
-    char token[PW_TOKEN_LEN + 8];
-    if (!pw_cookie_get(http_header(r, "Cookie"), "pitwall_session", token, sizeof token)) return;
-    char hash[PW_TOKEN_HASH_LEN + 1];
-    pw_token_hash(token, hash);
-    struct pw_app *app = r->app;
-    int64_t now = pw_clock_now(&app->clock);
-    r->login = malloc(sizeof *r->login);
-    r->user = malloc(sizeof *r->user);
-    pw_err e = !r->login || !r->user ? PW_EINTERNAL
-                                     : store_auth_session_get(app->store, hash, now, r->login);
-    if (!e) e = store_user_by_id(app->store, r->login->user_id, r->user);
-    if (e) {
-        if (e != PW_ENOTFOUND) r->auth_error = e;
-        free(r->login);
-        free(r->user);
-        r->login = NULL;
-        r->user = NULL;
-        return;
-    }
-    r->has_user = true;
-    if (r->user->role == PW_ROLE_MECHANIC && r->user->mechanic_id[0]) {
-        struct pw_dir_mechanic *m = pw_directory_get(app->dir, r->user->mechanic_id);
-        if (m) pw_presence_seen(&app->presence, m);
-    }
+    const struct http_steps *st = &r->server->steps;
+    if (!st->login) return;
+    st->login(r);
+    if (r->has_user && st->logged_in) st->logged_in(r);
+}
+
+/* A CSRF token compared in constant time (false for NULL, empty or different lengths). */
+static bool token_equal(const char *a, const char *b)
+{
+    if (!a || !b) return false;
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb || la == 0) return false;
+    return sodium_memcmp(a, b, la) == 0;
 }
 
 bool http_auth(struct http_request *r, unsigned roles)
@@ -261,7 +279,7 @@ bool http_auth(struct http_request *r, unsigned roles)
         return false;
     }
     if (r->method != HTTP_GET && r->method != HTTP_HEAD &&
-        !pw_token_equal(http_header(r, "X-CSRF-Token"), r->login->csrf_token)) {
+        !token_equal(http_header(r, "X-CSRF-Token"), r->login->csrf_token)) {
         http_error(r, PW_ECSRF, NULL);
         return false;
     }
@@ -278,14 +296,14 @@ bool http_auth(struct http_request *r, unsigned roles)
 
 static bool secure_cookies(struct http_request *r)
 {
-    return strncmp(r->app->cfg.public_url, "https://", 8) == 0;
+    return strncmp(r->server->cfg->public_url, "https://", 8) == 0;
 }
 
 void http_set_login_cookies(struct http_request *r, struct MHD_Response *resp, const char *token,
                             const char *csrf)
 {
     char c[256];
-    long max_age = (long)(PW_LOGIN_TTL_MS / 1000);
+    long max_age = (long)(r->server->login_ttl_ms / 1000);
     const char *secure = secure_cookies(r) ? "; Secure" : "";
     snprintf(c, sizeof c, "pitwall_session=%s; Path=/; Max-Age=%ld; HttpOnly; SameSite=Lax%s",
              token, max_age, secure);
@@ -307,14 +325,14 @@ void http_defer(struct http_request *r, struct pw_job *job)
 {
     r->suspended = true;
     MHD_suspend_connection(r->conn);
-    pw_workers_submit(r->app->workers, job);
+    pw_workers_submit(r->server->workers, job);
 }
 
 void http_defer_io(struct http_request *r, struct pw_job *job)
 {
     r->suspended = true;
     MHD_suspend_connection(r->conn);
-    pw_workers_submit(r->app->io_workers, job);
+    pw_workers_submit(r->server->io_workers, job);
 }
 
 void http_resume(struct http_request *r)

@@ -1,8 +1,11 @@
 /* libmicrohttpd in "external epoll" mode, driven by our own epoll loop on one thread.
  * The loop waits on MHD's epoll fd (which also carries MHD's inter-thread wake-up used by
- * MHD_resume_connection), a 1 s timerfd (presence sweep, keep-alives), a signalfd
- * (SIGTERM/SIGINT), the worker pools' eventfds and, on PostgreSQL, the listening
- * connection's socket (other nodes' events). One thread owns all state: no locks. */
+ * MHD_resume_connection), a 1 s timerfd (the application's tick hook), a signalfd
+ * (SIGTERM/SIGINT), the worker pools' eventfds and whatever the application adds through
+ * its started hook (streams' sockets, PostgreSQL's listening connection): every descriptor's
+ * epoll data is a struct pw_watch. One thread owns all state: no locks. This file knows
+ * nothing of the product: routes, login and "seen" come from the application through
+ * struct http_server (router, steps, hooks). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,41 +22,33 @@
 #include <sodium.h>
 #include <utlist.h>
 
-#include "app.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "http/http.h"
-#include "payments/stripe.h"
-#include "store/store.h"
-#include "stream/hub.h"
-#include "stream/sse.h"
 
 #define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
 
 /* Every open connection, so that draining can shorten the idle ones' timeout. */
-struct conn_node {
+struct http_conn {
     struct MHD_Connection *conn;
-    struct conn_node *prev, *next;
+    struct http_conn *prev, *next;
 };
-static struct conn_node *connections;
-static size_t connection_count;
-
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)cls;
+    struct http_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct conn_node *n = calloc(1, sizeof *n);
+        struct http_conn *n = calloc(1, sizeof *n);
         if (!n) return;
         n->conn = conn;
-        DL_APPEND(connections, n);
-        connection_count++;
+        DL_APPEND(s->connections, n);
+        s->connection_count++;
         *socket_context = n;
     } else if (*socket_context) {
-        struct conn_node *n = *socket_context;
-        DL_DELETE(connections, n);
-        connection_count--;
+        struct http_conn *n = *socket_context;
+        DL_DELETE(s->connections, n);
+        s->connection_count--;
         free(n);
         *socket_context = NULL;
     }
@@ -61,32 +56,30 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* After SIGTERM a kept-alive connection with nothing in flight would hold the drain for its
  * whole idle timeout: give every connection a 1 s timeout (streams end on their own). */
-size_t http_open_connections(void)
+size_t http_open_connections(const struct http_server *s)
 {
-    return connection_count;
+    return s->connection_count;
 }
 
-static void shorten_timeouts(void)
+static void shorten_timeouts(struct http_server *s)
 {
-    struct conn_node *n;
-    DL_FOREACH(connections, n)
+    struct http_conn *n;
+    DL_FOREACH(s->connections, n)
     MHD_set_connection_option(n->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)1);
 }
 
-static uint64_t request_counter;
-static uint32_t request_prefix;
-
-static struct http_request *request_new(struct pw_app *app, struct MHD_Connection *conn,
+static struct http_request *request_new(struct http_server *s, struct MHD_Connection *conn,
                                         const char *uri)
 {
     struct http_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->app = app;
+    r->server = s;
+    r->app = s->app;
     r->conn = conn;
     r->started_us = pw_monotonic_us();
     r->uri = strndup(uri ? uri : "/", HTTP_URI_MAX + 1);
-    snprintf(r->request_id, sizeof r->request_id, "%08" PRIx32 "%08" PRIx64, request_prefix,
-             ++request_counter & 0xffffffffu);
+    snprintf(r->request_id, sizeof r->request_id, "%08" PRIx32 "%08" PRIx64, s->request_prefix,
+             ++s->request_counter & 0xffffffffu);
     return r;
 }
 
@@ -157,21 +150,21 @@ static void append_body(struct http_request *r, const char *data, size_t len)
 
 static void dispatch(struct http_request *r)
 {
-    struct pw_app *app = r->app;
-    app->stats.requests++;
+    struct http_server *s = r->server;
     if (r->body_too_large) {
         r->route = "(too large)";
-        http_error(r, PW_ETOOLARGE, NULL);
+        /* the limits come from the constants, the code and status from the one error list */
+        http_errorf(r, PW_ETOOLARGE, "The request body is larger than %d KiB.",
+                    HTTP_BODY_MAX / 1024);
         return;
     }
     if (r->uri && strlen(r->uri) > HTTP_URI_MAX) {
         r->route = "(uri too long)";
-        http_json(r, 414,
-                  json_pack("{s:s, s:s}", "error", "uri_too_long", "message",
-                            "The request line is longer than 4096 characters."));
+        http_errorf(r, PW_EURITOOLONG, "The request line is longer than %d characters.",
+                    HTTP_URI_MAX);
         return;
     }
-    if (app->draining) {
+    if (s->draining) {
         /* a request on a kept-alive connection after SIGTERM: no new work, and above all no
          * new stream (a suspended connection must not outlive the drain) */
         r->route = "(draining)";
@@ -180,7 +173,7 @@ static void dispatch(struct http_request *r)
         return;
     }
     bool path_known = false;
-    http_handler h = http_route(r, &path_known);
+    http_handler h = http_router_find(&s->router, r, &path_known);
     if (h) {
         pw_log_set_request(r->request_id); /* routing steps logged by the handler carry it */
         h(r);
@@ -249,7 +242,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     struct http_request *r = *con_cls;
     if (!r) return;
-    if (r->path) pw_metrics_request(r->route, r->status, pw_monotonic_us() - r->started_us);
+    if (r->path)
+        pw_metrics_request(&r->server->metrics, r->route, r->status,
+                           pw_monotonic_us() - r->started_us);
     if (r->path && pw_log_enabled(PW_LOG_INFO)) {
         static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
         double ms = (double)(pw_monotonic_us() - r->started_us) / 1000.0;
@@ -290,41 +285,73 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pw_log(PW_LOG_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", buf));
 }
 
-/* The loop's own descriptors carry these markers as data.ptr; any other pointer is a
- * stream whose peer hung up (see pw_stream_watch_init). */
-static char mark_mhd, mark_timer, mark_signal, mark_workers, mark_io_workers, mark_listen;
-
-static int add_fd(int ep, int fd, void *mark)
+static int add_fd(int ep, int fd, struct pw_watch *w)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = mark};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* PostgreSQL's listening connection: (re)registered whenever the store has a new one. */
-struct listen_reg {
-    int fd;
-    unsigned gen;
-};
-
-static void listen_register(int ep, struct pw_app *app, struct listen_reg *reg)
+/* The loop's own descriptors. MHD's epoll fd needs nothing here: MHD_run follows. */
+static void on_mhd(struct pw_watch *w, uint32_t events)
 {
-    unsigned gen = 0;
-    int fd = store_listen_fd(app->store, &gen);
-    if (fd == reg->fd && gen == reg->gen) return;
-    if (reg->fd >= 0) epoll_ctl(ep, EPOLL_CTL_DEL, reg->fd, NULL); /* gone already if closed */
-    reg->fd = -1;
-    if (fd >= 0 && add_fd(ep, fd, &mark_listen) == 0) reg->fd = fd;
-    reg->gen = gen;
+    (void)w;
+    (void)events;
 }
 
-int http_serve(struct pw_app *app)
+static void on_timer(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    struct http_server *s = pw_container_of(w, struct http_server, timer_watch);
+    uint64_t ticks;
+    if (read(s->timer_fd, &ticks, sizeof ticks) > 0 && !s->draining && s->hooks.tick)
+        s->hooks.tick(s->hooks.ctx);
+}
+
+static void on_signal(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    struct http_server *s = pw_container_of(w, struct http_server, signal_watch);
+    struct signalfd_siginfo si;
+    while (read(s->signal_fd, &si, sizeof si) == sizeof si) {
+        if (s->draining) continue;
+        pw_log(PW_LOG_INFO, "draining", json_pack("{s:i}", "signal", (int)si.ssi_signo));
+        s->draining = true;
+        s->drain_deadline_ms = pw_monotonic_us() / 1000 + DRAIN_MS;
+        MHD_socket ls = MHD_quiesce_daemon(s->daemon); /* accept no new connections */
+        if (ls != MHD_INVALID_SOCKET) close(ls);
+        if (s->hooks.drain) s->hooks.drain(s->hooks.ctx); /* streams end once written */
+        shorten_timeouts(s);
+    }
+}
+
+static void on_workers(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    struct http_server *s = pw_container_of(w, struct http_server, workers_watch);
+    pw_workers_drain(s->workers);
+}
+
+static void on_io_workers(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    struct http_server *s = pw_container_of(w, struct http_server, io_workers_watch);
+    pw_workers_drain(s->io_workers);
+}
+
+static size_t hook_count(struct http_server *s, size_t (*fn)(void *ctx))
+{
+    return fn ? fn(s->hooks.ctx) : 0;
+}
+
+int http_serve(struct http_server *s)
 {
     int rc = 1;
-    request_prefix = randombytes_random();
+    const struct pw_config *cfg = s->cfg;
+    s->request_prefix = randombytes_random();
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (!listen_addr(&app->cfg, &ss, &v6)) {
-        pw_logf(PW_LOG_ERROR, "cannot resolve listen address %s", app->cfg.listen_host);
+    if (!listen_addr(cfg, &ss, &v6)) {
+        pw_logf(PW_LOG_ERROR, "cannot resolve listen address %s", cfg->listen_host);
         return 1;
     }
     sigset_t mask;
@@ -337,13 +364,13 @@ int http_serve(struct pw_app *app)
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, app,
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so every message goes through it */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, app,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         /* a small pool per connection keeps idle streams cheap (8 KiB: see BENCHMARKS.md); it
          * also bounds the request line and headers (MHD answers 414/431 beyond it) */
@@ -351,106 +378,79 @@ int http_serve(struct pw_app *app)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
         MHD_OPTION_END);
     if (!d) {
-        pw_logf(PW_LOG_ERROR, "cannot listen on %s:%d (%s)", app->cfg.listen_host,
-                app->cfg.listen_port, strerror(errno));
+        pw_logf(PW_LOG_ERROR, "cannot listen on %s:%d (%s)", cfg->listen_host, cfg->listen_port,
+                strerror(errno));
         return 1;
     }
+    s->daemon = d;
 
+    s->mhd_watch.cb = on_mhd;
+    s->timer_watch.cb = on_timer;
+    s->signal_watch.cb = on_signal;
+    s->workers_watch.cb = on_workers;
+    s->io_workers_watch.cb = on_io_workers;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int mhd_fd = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    int tfd = s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
     timerfd_settime(tfd, 0, &its, NULL);
-    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    int wfd = pw_workers_fd(app->workers), iofd = pw_workers_fd(app->io_workers);
-    if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd, &mark_mhd) ||
-        add_fd(ep, tfd, &mark_timer) || add_fd(ep, sfd, &mark_signal) ||
-        add_fd(ep, wfd, &mark_workers) || add_fd(ep, iofd, &mark_io_workers)) {
+    int sfd = s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    int wfd = pw_workers_fd(s->workers), iofd = pw_workers_fd(s->io_workers);
+    if (ep < 0 || tfd < 0 || sfd < 0 || add_fd(ep, mhd_fd, &s->mhd_watch) ||
+        add_fd(ep, tfd, &s->timer_watch) || add_fd(ep, sfd, &s->signal_watch) ||
+        add_fd(ep, wfd, &s->workers_watch) || add_fd(ep, iofd, &s->io_workers_watch)) {
         pw_logf(PW_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         goto out;
     }
-    pw_stream_watch_init(ep);
-    struct listen_reg listen_reg = {-1, 0};
-    listen_register(ep, app, &listen_reg);
+    if (s->hooks.started) s->hooks.started(s->hooks.ctx, ep);
     pw_log(PW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s}", "host", app->cfg.listen_host, "port",
-                     app->cfg.listen_port, "public_url", app->cfg.public_url));
+           json_pack("{s:s, s:i, s:s}", "host", cfg->listen_host, "port", cfg->listen_port,
+                     "public_url", cfg->public_url));
 
-    int64_t drain_deadline = 0;
     for (;;) {
         int timeout = 1000;
         MHD_UNSIGNED_LONG_LONG mhd_to;
         if (MHD_get_timeout(d, &mhd_to) == MHD_YES && mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout)
             timeout = (int)mhd_to;
-        if (drain_deadline) timeout = timeout > 100 ? 100 : timeout;
+        if (s->drain_deadline_ms) timeout = timeout > 100 ? 100 : timeout;
         struct epoll_event evs[64];
         int n = epoll_wait(ep, evs, 64, timeout);
         for (int i = 0; i < n; i++) {
-            void *mark = evs[i].data.ptr;
-            if (mark == &mark_mhd) {
-                /* handled by MHD_run below */
-            } else if (mark == &mark_timer) {
-                uint64_t ticks;
-                if (read(tfd, &ticks, sizeof ticks) > 0 && !app->draining) {
-                    pw_app_tick(app);
-                    listen_register(ep, app, &listen_reg);
-                }
-            } else if (mark == &mark_listen) {
-                pw_follow_notified(&app->follow);
-                listen_register(ep, app, &listen_reg); /* a lost one was replaced */
-            } else if (mark == &mark_signal) {
-                struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof si) == sizeof si) {
-                    if (app->draining) continue;
-                    pw_log(PW_LOG_INFO, "draining", json_pack("{s:i}", "signal", (int)si.ssi_signo));
-                    app->draining = true;
-                    drain_deadline = pw_monotonic_us() / 1000 + DRAIN_MS;
-                    MHD_socket ls = MHD_quiesce_daemon(d); /* accept no new connections */
-                    if (ls != MHD_INVALID_SOCKET) close(ls);
-                    pw_hub_close_all(app->hub); /* streams end once their queue is written */
-                    shorten_timeouts();
-                }
-            } else if (mark == &mark_workers) {
-                pw_workers_drain(app->workers);
-            } else if (mark == &mark_io_workers) {
-                pw_workers_drain(app->io_workers);
-            } else {
-                pw_stream_peer_closed(mark);
-            }
+            struct pw_watch *w = evs[i].data.ptr;
+            w->cb(w, evs[i].events);
         }
         MHD_run(d);
         /* streams woken inside MHD_run (an event published by a request) are only picked up
          * by the next MHD_run: run it now rather than after the next wake-up of epoll */
-        for (int again = 0; again < 4 && pw_stream_take_resumed() > 0; again++) MHD_run(d);
-        if (drain_deadline) {
+        for (int again = 0; again < 4 && hook_count(s, s->hooks.woken) > 0; again++)
+            MHD_run(d);
+        if (s->drain_deadline_ms) {
             const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
             if ((info && info->num_connections == 0) ||
-                pw_monotonic_us() / 1000 >= drain_deadline)
+                pw_monotonic_us() / 1000 >= s->drain_deadline_ms)
                 break;
         }
     }
     rc = 0;
 out:
-    /* every stream was resumed by pw_hub_close_all, and worker jobs finish (and resume their
-     * requests) in pw_workers_stop: MHD_stop_daemon must see no suspended connection. A
-     * Stripe call still waiting for its answer would hold that up to its 15 s timeout: it
-     * fails now instead (the session is cancelled, nothing was charged). */
-    pw_stripe_give_up(true);
-    pw_workers_stop(app->workers);
-    pw_workers_stop(app->io_workers);
-    app->workers = NULL;
-    app->io_workers = NULL;
+    /* the application finishes its deferred work (worker jobs resume their requests) in its
+     * stop hook, and every stream is resumed by the drain hook: MHD_stop_daemon must see no
+     * suspended connection. */
+    if (s->hooks.stop) s->hooks.stop(s->hooks.ctx);
+    s->workers = NULL;
+    s->io_workers = NULL;
     for (int i = 0; i < 100; i++) { /* resumed connections leave MHD's suspended list in MHD_run */
-        pw_hub_close_all(app->hub);
+        if (s->hooks.drain) s->hooks.drain(s->hooks.ctx);
         MHD_run(d);
-        if (pw_stream_suspended_count() == 0) break;
+        if (hook_count(s, s->hooks.parked) == 0) break;
     }
     MHD_run(d);
     MHD_stop_daemon(d);
-    http_static_cache_free(app->static_cache); /* no response holds its bytes any more */
-    app->static_cache = NULL;
-    pw_stream_watch_init(-1);
+    s->daemon = NULL;
+    http_static_cache_free(s->static_cache); /* no response holds its bytes any more */
+    s->static_cache = NULL;
+    if (s->hooks.stopped) s->hooks.stopped(s->hooks.ctx);
     if (ep >= 0) close(ep);
     if (tfd >= 0) close(tfd);
     if (sfd >= 0) close(sfd);

@@ -20,7 +20,6 @@
 
 #include <uthash.h>
 
-#include "app.h"
 #include "http/http.h"
 
 /* Files above this are sent as they are (none of the UI's comes near); the cache as a whole
@@ -220,12 +219,12 @@ out:
 
 /* The gzip copy of the file open as fd (version st), with a reference for the caller, or
  * NULL: send the file as it is. */
-static struct gz_blob *gz_get(struct pw_app *app, const char *path, int fd, const struct stat *st)
+static struct gz_blob *gz_get(struct http_server *s, const char *path, int fd,
+                              const struct stat *st)
 {
     if (st->st_size > (off_t)GZ_FILE_MAX) return NULL;
-    if (!app->static_cache && !(app->static_cache = calloc(1, sizeof *app->static_cache)))
-        return NULL;
-    struct http_static_cache *c = app->static_cache;
+    if (!s->static_cache && !(s->static_cache = calloc(1, sizeof *s->static_cache))) return NULL;
+    struct http_static_cache *c = s->static_cache;
     struct gz_entry *e = NULL;
     HASH_FIND_STR(c->by_path, path, e);
     if (e && entry_is(e, st)) {
@@ -299,8 +298,8 @@ void http_static(struct http_request *r)
     char file[PATH_MAX];
     struct stat st;
     int fd = strncmp(path, "/vendor/", 8) == 0
-                 ? open_vendored(&r->app->cfg, path, &st, file, sizeof file)
-                 : open_file(r->app->cfg.web_root, path, &st, file, sizeof file);
+                 ? open_vendored(r->server->cfg, path, &st, file, sizeof file)
+                 : open_file(r->server->cfg->web_root, path, &st, file, sizeof file);
     if (fd < 0) {
         http_error(r, PW_ENOTFOUND, "No such page.");
         return;
@@ -312,7 +311,7 @@ void http_static(struct http_request *r)
         char accept[512];
         if (http_header_list(r, "Accept-Encoding", accept, sizeof accept) &&
             http_accepts_gzip(accept))
-            gz = gz_get(r->app, file, fd, &st);
+            gz = gz_get(r->server, file, fd, &st);
     }
     char etag[80];
     snprintf(etag, sizeof etag, "\"%llx-%llx%s\"", (unsigned long long)st.st_size,

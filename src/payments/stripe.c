@@ -27,19 +27,22 @@ void pw_stripe_cleanup(void)
     curl_global_cleanup();
 }
 
-static atomic_bool giving_up;
-
-void pw_stripe_give_up(bool yes)
+void pw_stripe_give_up(struct pw_stripe *s, bool yes)
 {
-    atomic_store(&giving_up, yes);
+    atomic_store(&s->giving_up, yes);
+}
+
+static bool giving_up(const struct pw_stripe *s)
+{
+    return s && atomic_load(&s->giving_up);
 }
 
 /* curl's progress callback, several times a second during a transfer: non-zero aborts it */
 static int progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                     curl_off_t ulnow)
 {
-    (void)ctx, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return atomic_load(&giving_up) ? 1 : 0;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return giving_up(ctx) ? 1 : 0;
 }
 
 /* ---- webhook signatures ---- */
@@ -395,8 +398,9 @@ pw_err pw_stripe_checkout_create(const struct pw_stripe_checkout_req *req,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)req->stripe);
 
-    CURLcode rc = atomic_load(&giving_up) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(curl);
+    CURLcode rc = giving_up(req->stripe) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(curl);
     if (rc != CURLE_OK) {
         snprintf(out->error, sizeof out->error, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
         goto out;

@@ -6,6 +6,7 @@
 #ifndef PW_STRIPE_H
 #define PW_STRIPE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,9 +21,14 @@
 /* Once at start-up (curl_global_init) / at exit (curl_global_cleanup). Balanced calls nest. */
 bool pw_stripe_init(void);
 void pw_stripe_cleanup(void);
+/* The module's state, one per process (app->stripe): whether Checkout calls should stop.
+ * Read by the worker threads that make the calls, hence atomic. */
+struct pw_stripe {
+    atomic_bool giving_up;
+};
 /* Makes Checkout calls in flight (and later ones) fail at once (true), or not (false): for a
  * server whose drain time is up. Any thread. */
-void pw_stripe_give_up(bool yes);
+void pw_stripe_give_up(struct pw_stripe *s, bool yes);
 
 /* Stripe's documented scheme: header "t=<unix seconds>,v1=<hex>,v1=<hex>,v0=<hex>...";
  * v1 = HMAC-SHA256(secret, t + "." + payload) in lower- or upper-case hex. True when any
@@ -37,8 +43,10 @@ bool pw_stripe_verify(const char *header, const char *payload, size_t len, const
 bool pw_stripe_sign(const char *payload, size_t len, const char *secret, int64_t t, char *out,
                     size_t outsz);
 
-/* Everything the Checkout call needs, copied in (no pointers into shared state). */
+/* Everything the Checkout call needs, copied in (no pointers into shared state but the
+ * module's own flag). */
 struct pw_stripe_checkout_req {
+    const struct pw_stripe *stripe; /* giving up? (NULL: never) */
     char api_base[512];    /* https://api.stripe.com, or a local stand-in in tests */
     char secret_key[256];  /* sk_... */
     char public_url[512];  /* where the customer comes back, without a trailing slash */

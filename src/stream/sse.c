@@ -5,16 +5,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "core/watch.h"
 
 const char *const pw_stream_kind_names[PW_STREAM_KINDS] = {"presence", "mechanic", "session"};
-static size_t open_by_kind[PW_STREAM_KINDS];
 
-size_t pw_stream_open_count(enum pw_stream_kind kind)
+void pw_streams_init(struct pw_streams *ss)
 {
-    return open_by_kind[kind];
+    *ss = (struct pw_streams){.epfd = -1};
+}
+
+size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_stream_kind kind)
+{
+    return ss->open_by_kind[kind];
 }
 
 struct pw_stream {
+    struct pw_watch watch; /* the socket on the loop's epoll: the peer hanging up */
+    struct pw_streams *owner;
     enum pw_stream_kind kind;
     struct pw_sub *sub;
     struct MHD_Connection *conn;
@@ -25,25 +32,21 @@ struct pw_stream {
     void *ctx;
 };
 
-static size_t suspended_count; /* streams parked now (the event loop's thread only) */
-static size_t resumed_count;   /* streams woken since the loop last asked */
-
-size_t pw_stream_take_resumed(void)
+size_t pw_stream_take_resumed(struct pw_streams *ss)
 {
-    size_t n = resumed_count;
-    resumed_count = 0;
+    size_t n = ss->resumed;
+    ss->resumed = 0;
     return n;
 }
-static int watch_epfd = -1;    /* the event loop's epoll: reports peers that hang up */
 
-void pw_stream_watch_init(int epfd)
+void pw_stream_watch_init(struct pw_streams *ss, int epfd)
 {
-    watch_epfd = epfd;
+    ss->epfd = epfd;
 }
 
-size_t pw_stream_suspended_count(void)
+size_t pw_stream_suspended_count(const struct pw_streams *ss)
 {
-    return suspended_count;
+    return ss->suspended;
 }
 
 static void stream_wake(void *ctx)
@@ -51,8 +54,8 @@ static void stream_wake(void *ctx)
     struct pw_stream *s = ctx;
     if (s->suspended) {
         s->suspended = false;
-        suspended_count--;
-        resumed_count++;
+        s->owner->suspended--;
+        s->owner->resumed++;
         MHD_resume_connection(s->conn);
     }
 }
@@ -68,7 +71,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     /* nothing to send: park the connection until an event arrives (legal only from here
      * or the access handler, which is why waking goes through MHD_resume_connection) */
     s->suspended = true;
-    suspended_count++;
+    s->owner->suspended++;
     MHD_suspend_connection(s->conn);
     return 0;
 }
@@ -82,17 +85,22 @@ void pw_stream_peer_closed(struct pw_stream *s)
 static void stream_free(void *cls)
 {
     struct pw_stream *s = cls;
-    open_by_kind[s->kind]--;
-    if (s->fd >= 0 && watch_epfd >= 0) epoll_ctl(watch_epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    s->owner->open_by_kind[s->kind]--;
+    if (s->fd >= 0 && s->owner->epfd >= 0) epoll_ctl(s->owner->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     if (s->on_close) s->on_close(s->ctx);
     pw_sub_free(s->sub);
     free(s);
 }
 
-struct pw_stream *pw_stream_open(struct pw_hub *hub, enum pw_stream_kind kind,
-                                 struct MHD_Connection *conn, int64_t now,
-                                 pw_stream_close_fn on_close, void *ctx,
-                                 struct MHD_Response **resp)
+static void on_hangup(struct pw_watch *w, uint32_t events)
+{
+    (void)events;
+    pw_stream_peer_closed(pw_container_of(w, struct pw_stream, watch));
+}
+
+struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
+                                 enum pw_stream_kind kind, struct MHD_Connection *conn, int64_t now,
+                                 pw_stream_close_fn on_close, void *ctx, struct MHD_Response **resp)
 {
     struct pw_stream *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -113,15 +121,17 @@ struct pw_stream *pw_stream_open(struct pw_hub *hub, enum pw_stream_kind kind,
     }
     s->on_close = on_close;
     s->ctx = ctx;
-    open_by_kind[kind]++;
+    s->owner = ss;
+    ss->open_by_kind[kind]++;
     /* A parked (suspended) connection is not watched by libmicrohttpd, so a client that
      * leaves would only be noticed at the next keep-alive write. Our own epoll watches the
      * socket for the peer's hang-up only (edge-triggered, no EPOLLIN), so a closed dashboard
      * is seen at once and "seen" stops then, not a keep-alive interval later. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci && watch_epfd >= 0) {
-        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = s};
-        if (epoll_ctl(watch_epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0) s->fd = ci->connect_fd;
+    if (ci && ss->epfd >= 0) {
+        s->watch.cb = on_hangup;
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = &s->watch};
+        if (epoll_ctl(ss->epfd, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0) s->fd = ci->connect_fd;
     }
     MHD_add_response_header(*resp, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(*resp, "Cache-Control", "no-store");

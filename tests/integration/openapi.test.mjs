@@ -1,7 +1,7 @@
 // GET /api/openapi.json (SPEC §4.7): an OpenAPI 3.1 document of every endpoint whose schemas
 // the real answers satisfy. This file keeps docs/openapi.json true:
 //  - the served document is OpenAPI 3.1, the same as docs/openapi.json, and every $ref resolves;
-//  - every route of src/http/router.c's table is documented (and nothing else), so a new route
+//  - every route of src/api/routes.c's table is documented (and nothing else), so a new route
 //    without documentation fails here;
 //  - a representative call of every JSON endpoint, as anonymous, customer, mechanic and admin,
 //    successes and the main errors, is validated (status, content type, body) against the
@@ -267,21 +267,21 @@ test('GET /api/openapi.json is an OpenAPI 3.1 document, as application/json, equ
   await head.text();
 });
 
-test('every route of src/http/router.c is documented, with its method, and nothing else', () => {
-  const src = readFileSync(resolve('src/http/router.c'), 'utf8');
+test('every route of src/api/routes.c is documented, with its method, and nothing else', () => {
+  const src = readFileSync(resolve('src/api/routes.c'), 'utf8');
   const table = src.slice(src.indexOf('routes[] = {'), src.indexOf('};', src.indexOf('routes[] = {')));
   const routes = [...table.matchAll(/\{\s*HTTP_([A-Z]+)\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*\}/g)]
     .map(([, m, p, h]) => ({ method: m.toLowerCase(), path: p, handler: h }));
   assert.ok(routes.length >= 30, `parsed the route table (${routes.length} routes)`);
   const missing = routes.filter((r) => !doc.paths[r.path]?.[r.method])
     .map((r) => `${r.method.toUpperCase()} ${r.path} (${r.handler})`);
-  assert.deepEqual(missing, [], `routes of router.c missing from docs/openapi.json:\n  ${missing.join('\n  ')}`);
+  assert.deepEqual(missing, [], `routes of api/routes.c missing from docs/openapi.json:\n  ${missing.join('\n  ')}`);
   const inRouter = new Set(routes.map((r) => `${r.method} ${r.path}`));
   const extra = [];
   for (const [p, item] of Object.entries(doc.paths)) {
     for (const m of METHODS) if (item[m] && !inRouter.has(`${m} ${p}`)) extra.push(`${m.toUpperCase()} ${p}`);
   }
-  assert.deepEqual(extra, [], `documented operations that router.c does not have:\n  ${extra.join('\n  ')}`);
+  assert.deepEqual(extra, [], `documented operations that api/routes.c does not have:\n  ${extra.join('\n  ')}`);
 });
 
 test('operations are complete: ids, security, 401 when logged in, 413 with a body, Error schema for errors', () => {
