@@ -80,6 +80,10 @@ bool http_auth(struct http_request *r, unsigned roles);
 
 /* ---- answering (each sets r->response once) ---- */
 void http_json(struct http_request *r, unsigned status, json_t *body); /* steals body */
+/* The same with the body already serialised (steals text, which may not be NULL): a handler
+ * whose change has committed serialises first, so that no failure is left to turn its answer
+ * into a 500. */
+void http_json_text(struct http_request *r, unsigned status, char *text);
 void http_error(struct http_request *r, pw_err e, const char *message); /* message may be NULL */
 void http_errorf(struct http_request *r, pw_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -101,6 +101,11 @@ void http_json(struct http_request *r, unsigned status, json_t *body)
         status = 500;
         if (!text) return;
     }
+    http_json_text(r, status, text);
+}
+
+void http_json_text(struct http_request *r, unsigned status, char *text)
+{
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -159,8 +164,9 @@ void http_redirect(struct http_request *r, const char *location)
 json_t *http_json_body(struct http_request *r)
 {
     char err[256];
-    json_t *j = pw_json_parse_object(r->body, r->body_len, err, sizeof err);
-    if (!j) http_error(r, PW_EJSON, err);
+    pw_err e;
+    json_t *j = pw_json_parse_object(r->body, r->body_len, &e, err, sizeof err);
+    if (!j) http_error(r, e, err);
     return j;
 }
 
