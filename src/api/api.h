@@ -22,6 +22,11 @@ void api_auth_logout(struct http_request *r);
 void api_auth_register(struct http_request *r);
 void api_me(struct http_request *r);
 void api_me_update(struct http_request *r);
+/* Answers a change that has committed: full (stolen) serialised, or, when it or its
+ * serialisation could not be made, the small fallback text (a JSON object the client can
+ * act on). Never a 5xx: that would tell the client the change did not happen. */
+void api_answer_committed(struct http_request *r, unsigned status, json_t *full,
+                          const char *fallback);
 json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csrf);
 
 /* catalog.c */

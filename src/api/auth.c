@@ -80,13 +80,22 @@ static void start_login(struct http_request *r, const struct pw_user *u, unsigne
     snprintf(s.user_id, sizeof s.user_id, "%s", u->id);
     s.created_at = pw_clock_now(&app->clock);
     s.expires_at = s.created_at + PW_LOGIN_TTL_MS;
-    if (store_auth_session_insert(app->store, &s) != PW_OK) {
-        http_error(r, PW_ESTORE, NULL);
+    /* the answer first: once the login row is written, only a 2xx is true */
+    json_t *answer = json_pack("{s:o, s:s}", "user", api_me_json(app, u, s.csrf_token),
+                               "csrf_token", s.csrf_token);
+    char *text = json_dumps(answer, JSON_COMPACT | JSON_REAL_PRECISION(3));
+    json_decref(answer);
+    if (!text) {
+        http_error(r, PW_EINTERNAL, NULL);
         return;
     }
-    http_json(r, status,
-              json_pack("{s:o, s:s}", "user", api_me_json(app, u, s.csrf_token), "csrf_token",
-                        s.csrf_token));
+    pw_err e = store_auth_session_insert(app->store, &s);
+    if (e) {
+        free(text);
+        http_error(r, e, NULL);
+        return;
+    }
+    http_json_text(r, status, text, strlen(text), MHD_RESPMEM_MUST_FREE);
     if (r->response) http_set_login_cookies(r, r->response, token, s.csrf_token);
 }
 

@@ -24,8 +24,11 @@ static struct pw_dir_mechanic *own_mechanic(struct http_request *r)
 static json_t *own_presence_json(const struct pw_dir_mechanic *m)
 {
     json_t *o = pw_dir_presence_json(m);
-    json_object_set_new(o, "status", json_string(pw_mechanic_status_name(m->m.status)));
-    json_object_set_new(o, "can_accept_sessions", json_boolean(m->m.can_accept_sessions));
+    if (json_object_set_new(o, "status", json_string(pw_mechanic_status_name(m->m.status))) ||
+        json_object_set_new(o, "can_accept_sessions", json_boolean(m->m.can_accept_sessions))) {
+        json_decref(o); /* not an answer with members missing */
+        return NULL;
+    }
     return o;
 }
 
@@ -55,8 +58,9 @@ void api_presence_set(struct http_request *r)
                     pw_mechanic_status_name(m->m.status));
     else if (e)
         http_error(r, e, NULL);
-    else
-        http_json(r, 200, own_presence_json(m));
+    else /* committed: the short answer still says where the mechanic now is */
+        api_answer_committed(r, 200, own_presence_json(m),
+                             to == PW_ONLINE ? "{\"presence\":\"online\"}" : "{\"presence\":\"offline\"}");
 }
 
 /* Last-Event-ID from the header, or from ?last_event_id= (for clients that reopen an

@@ -26,14 +26,16 @@ static bool text_ok(const char *s, size_t minc, size_t maxc)
 /* Multi-line text (concern, notes): tabs and newlines allowed, other controls not. */
 static bool prose_ok(const char *s, size_t minc, size_t maxc)
 {
-    size_t len = strlen(s);
-    char *copy = strdup(s);
-    if (!copy) return false;
-    for (size_t i = 0; i < len; i++)
-        if (copy[i] == '\n' || copy[i] == '\r' || copy[i] == '\t') copy[i] = ' ';
-    bool ok = text_ok(copy, minc, maxc);
-    free(copy);
-    return ok;
+    /* each run between tabs and newlines is clean text (no copy: out of memory, a copy made
+     * a valid concern look invalid, a 400 for the server's failure) */
+    size_t len = strlen(s), chars = pw_utf8_chars(s, len);
+    for (const char *p = s; *p;) {
+        size_t run = strcspn(p, "\n\r\t");
+        if (!pw_text_is_clean(p, run)) return false;
+        p += run;
+        if (*p) p++;
+    }
+    return chars >= minc && chars <= maxc;
 }
 
 /* Validates the intake and returns it normalised as {"concern","symptoms","urgency"}. */
@@ -66,7 +68,12 @@ static json_t *read_intake(struct http_request *r, json_t *in)
             http_errorf(r, PW_EINVAL, "Each symptom must be text of 1 to %d characters.", SYMPTOM_MAX);
             return NULL;
         }
-        json_array_append(clean, v);
+        if (json_array_append(clean, v) != 0) break; /* clean is NULL or short: 500 below */
+    }
+    if (!clean || json_array_size(clean) != (json_is_array(symptoms) ? json_array_size(symptoms) : 0)) {
+        json_decref(clean);
+        http_error(r, PW_EINTERNAL, NULL);
+        return NULL;
     }
     const char *urgency = json_string_value(json_object_get(in, "urgency"));
     if (!urgency || (strcmp(urgency, "low") && strcmp(urgency, "medium") && strcmp(urgency, "high"))) {
@@ -74,8 +81,12 @@ static json_t *read_intake(struct http_request *r, json_t *in)
         http_error(r, PW_EINVAL, "\"intake.urgency\" must be \"low\", \"medium\" or \"high\".");
         return NULL;
     }
-    return json_pack("{s:s, s:o, s:s}", "concern", concern, "symptoms", clean, "urgency", urgency);
+    json_t *out = json_pack("{s:s, s:o, s:s}", "concern", concern, "symptoms", clean, "urgency", urgency);
+    if (!out) http_error(r, PW_EINTERNAL, NULL);
+    return out;
 }
+
+static void answer_session(struct http_request *r, const char *id, unsigned status);
 
 void api_sessions_create(struct http_request *r)
 {
@@ -184,7 +195,10 @@ void api_sessions_create(struct http_request *r)
     snprintf(s.vehicle_id, sizeof s.vehicle_id, "%s", vehicle.id);
     snprintf(s.plan_slug, sizeof s.plan_slug, "%s", plan.slug);
     s.priority_routing = has_pref;
-    s.intake_json = json_dumps(intake, JSON_COMPACT);
+    if (!(s.intake_json = json_dumps(intake, JSON_COMPACT))) { /* not a NULL intake for the store */
+        http_error(r, PW_EINTERNAL, NULL);
+        goto out;
+    }
     s.waiver_accepted_at = pw_clock_now(&app->clock);
     snprintf(s.rollout_group, sizeof s.rollout_group, "%s",
              pw_rollout_selected(app->rollout_percent, r->user->id) ? "selection" : "control");
@@ -204,13 +218,7 @@ void api_sessions_create(struct http_request *r)
         api_card_checkout(r, s.id); /* answers when Stripe has answered */
         goto out;
     }
-    struct pw_session fresh;
-    if (store_session_get(app->store, s.id, &fresh) == PW_OK) {
-        http_json(r, 201, pw_session_json(&app->routing, &fresh));
-        pw_session_clear(&fresh);
-    } else {
-        http_error(r, PW_ESTORE, NULL);
-    }
+    answer_session(r, s.id, 201);
 out:
     json_decref(intake);
     json_decref(body);
@@ -244,15 +252,35 @@ static bool load_session(struct http_request *r, unsigned roles, struct pw_sessi
     return false;
 }
 
+/* The answer to a change that has committed (booking, accept, cancel, ...). The full session
+ * object needs more reads and memory; when they fail the change still happened, so the client
+ * gets its 2xx with the session's id (it can load the rest) instead of a 5xx that would tell
+ * it the request failed and make it retry something already done. */
 static void answer_session(struct http_request *r, const char *id, unsigned status)
 {
     struct pw_session s;
-    if (store_session_get(r->app->store, id, &s) != PW_OK) {
-        http_error(r, PW_ESTORE, NULL);
-        return;
+    json_t *full = NULL;
+    if (store_session_get(r->app->store, id, &s) == PW_OK) {
+        full = pw_session_json(&r->app->routing, &s);
+        pw_session_clear(&s);
     }
-    http_json(r, status, pw_session_json(&r->app->routing, &s));
-    pw_session_clear(&s);
+    char minimal[PW_ID_LEN + 16];
+    snprintf(minimal, sizeof minimal, "{\"id\":\"%s\"}", id);
+    api_answer_committed(r, status, full, minimal);
+}
+
+void api_answer_committed(struct http_request *r, unsigned status, json_t *full,
+                          const char *fallback)
+{
+    char *text = full ? json_dumps(full, JSON_COMPACT | JSON_REAL_PRECISION(3)) : NULL;
+    json_decref(full);
+    if (!text) {
+        pw_log(PW_LOG_ERROR, "could not make the answer to a committed change; sent a short one",
+               json_pack("{s:s}", "route", r->route ? r->route : ""));
+        text = strdup(fallback);
+    }
+    if (text) http_json_text(r, status, text, strlen(text), MHD_RESPMEM_MUST_FREE);
+    else http_error(r, PW_EINTERNAL, NULL); /* memory is gone twice over: nothing better */
 }
 
 void api_sessions_get(struct http_request *r)
@@ -266,21 +294,23 @@ void api_sessions_get(struct http_request *r)
 struct list_ctx {
     struct pw_routing *routing;
     json_t *list;
+    bool ok; /* every session made it into the list (a short list would look complete) */
 };
 
 static void add_session(void *ctx, const struct pw_session *s)
 {
     struct list_ctx *c = ctx;
-    json_array_append_new(c->list, pw_session_json(c->routing, s));
+    if (json_array_append_new(c->list, pw_session_json(c->routing, s)) != 0) c->ok = false;
 }
 
 void api_sessions_list(struct http_request *r)
 {
     if (!http_auth(r, (1u << PW_ROLE_CUSTOMER) | (1u << PW_ROLE_MECHANIC))) return;
-    struct list_ctx c = {&r->app->routing, json_array()};
+    struct list_ctx c = {&r->app->routing, json_array(), true};
     bool customer = r->user->role == PW_ROLE_CUSTOMER;
     pw_err e = store_sessions_list(r->app->store, customer ? r->user->id : NULL,
                                    customer ? NULL : r->user->mechanic_id, 50, add_session, &c);
+    if (!e && (!c.list || !c.ok)) e = PW_EINTERNAL;
     if (e) {
         json_decref(c.list);
         http_error(r, e, NULL);
@@ -484,16 +514,22 @@ struct offers_ctx {
     struct pw_app *app;
     json_t *list;
     int64_t now;
+    pw_err err; /* an offer could not be read or made: the list would miss it */
 };
 
 static void add_offer(void *ctx, const struct pw_offer *o)
 {
     struct offers_ctx *c = ctx;
-    if (o->expires_at <= c->now) return;
+    if (o->expires_at <= c->now || c->err) return;
     struct pw_session s;
-    if (store_session_get(c->app->store, o->session_id, &s) != PW_OK) return;
-    if (s.state == PW_SESSION_PRIORITY || s.state == PW_SESSION_BROADCAST)
-        json_array_append_new(c->list, pw_offer_json(&c->app->routing, &s, o));
+    pw_err e = store_session_get(c->app->store, o->session_id, &s);
+    if (e) {
+        c->err = e;
+        return;
+    }
+    if ((s.state == PW_SESSION_PRIORITY || s.state == PW_SESSION_BROADCAST) &&
+        json_array_append_new(c->list, pw_offer_json(&c->app->routing, &s, o)) != 0)
+        c->err = PW_EINTERNAL;
     pw_session_clear(&s);
 }
 
@@ -502,8 +538,9 @@ static void add_offer(void *ctx, const struct pw_offer *o)
 void api_mechanic_offers(struct http_request *r)
 {
     if (!http_auth(r, 1u << PW_ROLE_MECHANIC)) return;
-    struct offers_ctx c = {r->app, json_array(), pw_clock_now(&r->app->clock)};
+    struct offers_ctx c = {r->app, json_array(), pw_clock_now(&r->app->clock), PW_OK};
     pw_err e = store_offers_live_of_mechanic(r->app->store, r->user->mechanic_id, add_offer, &c);
+    if (!e) e = c.list ? c.err : PW_EINTERNAL;
     if (e) {
         json_decref(c.list);
         http_error(r, e, NULL);

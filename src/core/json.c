@@ -1,16 +1,29 @@
 #include "core/json.h"
 
 #include <stdio.h>
+#include <string.h>
 
-json_t *pw_json_parse_object(const char *buf, size_t len, char *err, size_t errlen)
+/* jansson reports a failed allocation inside its lexer as a syntax error ("invalid token"),
+ * and only sometimes with json_error_out_of_memory. A body that fails differently on a second
+ * parse did not fail for its syntax: that is PW_EINTERNAL (a 500), not the client's 400. */
+json_t *pw_json_parse_object(const char *buf, size_t len, pw_err *e, char *err, size_t errlen)
 {
+    *e = PW_EJSON;
     if (len == 0) {
         snprintf(err, errlen, "The request body is empty; send a JSON object.");
         return NULL;
     }
-    json_error_t jerr;
+    json_error_t jerr, again;
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j && json_error_code(&jerr) != json_error_out_of_memory)
+        j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &again);
     if (!j) {
+        if (json_error_code(&jerr) == json_error_out_of_memory || jerr.position != again.position ||
+            strcmp(jerr.text, again.text) != 0) {
+            *e = PW_EINTERNAL;
+            snprintf(err, errlen, "The request body could not be read (out of memory).");
+            return NULL;
+        }
         snprintf(err, errlen, "The request body is not valid JSON: %s (at character %d).",
                  jerr.text, jerr.position);
         return NULL;
@@ -20,5 +33,6 @@ json_t *pw_json_parse_object(const char *buf, size_t len, char *err, size_t errl
         snprintf(err, errlen, "The request body must be a JSON object.");
         return NULL;
     }
+    *e = PW_OK;
     return j;
 }

@@ -7,7 +7,10 @@
 
 #include <jansson.h>
 
-/* Returns the object, or NULL with a human reason in err. */
-json_t *pw_json_parse_object(const char *buf, size_t len, char *err, size_t errlen);
+#include "core/error.h"
+
+/* Returns the object, or NULL with a human reason in err and in *e PW_EJSON (the client's
+ * mistake) or PW_EINTERNAL (memory ran out while parsing). */
+json_t *pw_json_parse_object(const char *buf, size_t len, pw_err *e, char *err, size_t errlen);
 
 #endif

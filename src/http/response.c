@@ -247,8 +247,9 @@ void http_redirect(struct http_request *r, const char *location)
 json_t *http_json_body(struct http_request *r)
 {
     char err[256];
-    json_t *j = pw_json_parse_object(r->body, r->body_len, err, sizeof err);
-    if (!j) http_error(r, PW_EJSON, err);
+    pw_err e;
+    json_t *j = pw_json_parse_object(r->body, r->body_len, &e, err, sizeof err);
+    if (!j) http_error(r, e, err);
     return j;
 }
 

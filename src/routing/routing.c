@@ -61,16 +61,26 @@ struct details {
     char first_name[PW_NAME_MAX + 1];
 };
 
-static void load_details(struct pw_routing *r, const struct pw_session *s, struct details *d)
+/* The vehicle, plan and customer of s. A failed read is an error, never blank details: an
+ * offer without its vehicle would be sent as if it were complete. */
+static pw_err load_details(struct pw_routing *r, const struct pw_session *s, struct details *d)
 {
     memset(d, 0, sizeof *d);
-    store_vehicle_get(r->store, s->vehicle_id, &d->vehicle);
-    store_plan_get(r->store, s->plan_slug, &d->plan);
     struct pw_user u;
-    if (store_user_by_id(r->store, s->customer_id, &u) == PW_OK) {
-        size_t n = strcspn(u.name, " ");
-        snprintf(d->first_name, sizeof d->first_name, "%.*s", (int)n, u.name);
-    }
+    pw_err e = store_vehicle_get(r->store, s->vehicle_id, &d->vehicle);
+    if (!e) e = store_plan_get(r->store, s->plan_slug, &d->plan);
+    if (!e) e = store_user_by_id(r->store, s->customer_id, &u);
+    if (e) return e;
+    size_t n = strcspn(u.name, " ");
+    snprintf(d->first_name, sizeof d->first_name, "%.*s", (int)n, u.name);
+    return PW_OK;
+}
+
+/* Sets key of o to v, or remembers that v (or o) could not be made: one missing member
+ * would be an answer that looks complete but is not. */
+static void set_member(json_t *o, const char *key, json_t *v, bool *ok)
+{
+    if (json_object_set_new(o, key, v) != 0) *ok = false;
 }
 
 static json_t *vehicle_json(const struct pw_vehicle *v)
@@ -79,16 +89,21 @@ static json_t *vehicle_json(const struct pw_vehicle *v)
                      "model", v->model);
 }
 
+/* The intake as stored, {} when there is none; NULL when it could not be parsed (memory). */
 static json_t *intake_or_empty(const struct pw_session *s)
 {
-    json_t *j = s->intake_json ? json_loads(s->intake_json, 0, NULL) : NULL;
-    return j ? j : json_object();
+    return s->intake_json ? json_loads(s->intake_json, 0, NULL) : json_object();
 }
+
+struct steps {
+    json_t *list;
+    bool ok; /* every step was read back */
+};
 
 static void add_step(void *ctx, const struct store_event *ev)
 {
-    json_t *step = json_loads(ev->payload, 0, NULL);
-    if (step) json_array_append_new(ctx, step);
+    struct steps *st = ctx;
+    if (json_array_append_new(st->list, json_loads(ev->payload, 0, NULL)) != 0) st->ok = false;
 }
 
 /* Every routing step of s so far: exactly what its stream sent, read back from the events
@@ -97,11 +112,16 @@ static json_t *steps_json(struct pw_routing *r, const struct pw_session *s, int6
 {
     char channel[PW_ID_LEN + 16];
     session_channel(s->id, channel);
-    json_t *steps = json_array();
-    if (store_events_of_channel(r->store, channel, "routing", upto, add_step, steps) != PW_OK)
-        pw_log(PW_LOG_WARN, "could not read the steps of a session",
+    struct steps st = {json_array(), true};
+    if (!st.list) return NULL;
+    if (store_events_of_channel(r->store, channel, "routing", upto, add_step, &st) != PW_OK ||
+        !st.ok) {
+        pw_log(PW_LOG_ERROR, "could not read the steps of a session",
                json_pack("{s:s}", "session_id", s->id));
-    return steps;
+        json_decref(st.list);
+        return NULL;
+    }
+    return st.list;
 }
 
 json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
@@ -112,13 +132,13 @@ json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
 json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, int64_t upto)
 {
     struct details d;
-    load_details(r, s, &d);
+    if (load_details(r, s, &d) != PW_OK) return NULL;
     const char *routing = s->priority_routing ? "priority_broadcast" : "broadcast";
     const char *preferred = s->preferred_mechanic_id[0] ? s->preferred_mechanic_id : NULL;
     json_t *assigned = json_null();
     if (s->assigned_mechanic_id[0]) {
         const struct pw_dir_mechanic *m = pw_directory_get(r->dir, s->assigned_mechanic_id);
-        if (m)
+        if (m) /* NULL when it cannot be made: json_pack below fails on it */
             assigned = json_pack("{s:s, s:s, s:s?, s:f}", "id", m->m.id, "name", m->m.name,
                                  "profile_photo_url",
                                  m->m.profile_photo_url[0] ? m->m.profile_photo_url : NULL,
@@ -134,18 +154,24 @@ json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, i
         (json_int_t)s->price_cents, "preferred_mechanic_id", preferred, "routing_type", routing,
         "metadata", "preferred_mechanic_id", preferred, "routing_type", routing, "intake",
         intake_or_empty(s), "assigned_mechanic", assigned);
-    json_object_set_new(o, "created_at", iso_or_null(s->created_at));
-    json_object_set_new(o, "priority_ends_at", iso_or_null(s->priority_routing ? s->priority_ends_at : 0));
-    json_object_set_new(o, "expires_at", iso_or_null(s->expires_at));
-    json_object_set_new(o, "accepted_at", iso_or_null(s->accepted_at));
-    json_object_set_new(o, "ended_at", iso_or_null(s->ended_at));
-    json_object_set_new(o, "checkout_url",
-                        s->state == PW_SESSION_AWAITING_PAYMENT && s->checkout_url
-                            ? json_string(s->checkout_url)
-                            : json_null());
-    json_object_set_new(o, "outcome", s->outcome[0] ? json_string(s->outcome) : json_null());
-    json_object_set_new(o, "rating", s->rating_score >= 0 ? json_integer(s->rating_score) : json_null());
-    json_object_set_new(o, "steps", steps_json(r, s, upto));
+    bool ok = true;
+    set_member(o, "created_at", iso_or_null(s->created_at), &ok);
+    set_member(o, "priority_ends_at", iso_or_null(s->priority_routing ? s->priority_ends_at : 0), &ok);
+    set_member(o, "expires_at", iso_or_null(s->expires_at), &ok);
+    set_member(o, "accepted_at", iso_or_null(s->accepted_at), &ok);
+    set_member(o, "ended_at", iso_or_null(s->ended_at), &ok);
+    set_member(o, "checkout_url",
+               s->state == PW_SESSION_AWAITING_PAYMENT && s->checkout_url
+                   ? json_string(s->checkout_url)
+                   : json_null(),
+               &ok);
+    set_member(o, "outcome", s->outcome[0] ? json_string(s->outcome) : json_null(), &ok);
+    set_member(o, "rating", s->rating_score >= 0 ? json_integer(s->rating_score) : json_null(), &ok);
+    set_member(o, "steps", steps_json(r, s, upto), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -167,7 +193,7 @@ static json_t *offer_json_with(const struct pw_session *s, const struct pw_offer
 json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o)
 {
     struct details d;
-    load_details(r, s, &d);
+    if (load_details(r, s, &d) != PW_OK) return NULL;
     return offer_json_with(s, o, &d);
 }
 
@@ -181,11 +207,16 @@ static pw_err step(struct pw_routing *r, const struct pw_session *s,
     char at[PW_ISO_LEN + 1];
     pw_iso8601(pw_clock_now(r->clock), at);
     json_t *p = json_pack("{s:s, s:s, s:s}", "session_id", s->id, "step", name, "at", at);
+    bool ok = true;
     if (m) {
-        json_object_set_new(p, "mechanic_id", json_string(m->m.id));
-        json_object_set_new(p, "mechanic_name", json_string(m->m.name));
+        set_member(p, "mechanic_id", json_string(m->m.id), &ok);
+        set_member(p, "mechanic_name", json_string(m->m.name), &ok);
     }
-    if (count >= 0) json_object_set_new(p, "count", json_integer(count));
+    if (count >= 0) set_member(p, "count", json_integer(count), &ok);
+    if (!ok) { /* a step without its mechanic is not the step that happened */
+        json_decref(p);
+        return PW_EINTERNAL;
+    }
     pw_log(PW_LOG_INFO, "routing",
            json_pack("{s:s, s:s, s:s?, s:i}", "session_id", s->id, "step", name, "mechanic_id",
                      m ? m->m.id : NULL, "count", count));
@@ -211,8 +242,8 @@ static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id,
 {
     char channel[PW_ID_LEN + 16];
     mechanic_channel(mechanic_id, channel);
-    json_t *p = json_pack("{s:s}", "session_id", session_id);
-    if (reason) json_object_set_new(p, "reason", json_string(reason));
+    json_t *p = reason ? json_pack("{s:s, s:s}", "session_id", session_id, "reason", reason)
+                       : json_pack("{s:s}", "session_id", session_id);
     return emit(r, type, channel, p);
 }
 
@@ -220,6 +251,7 @@ static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id,
 struct id_list {
     char (*ids)[PW_ID_LEN + 1];
     size_t n, cap;
+    pw_err err; /* an id could not be added: the list is incomplete and must not be acted on */
 };
 
 static bool id_list_has(const struct id_list *l, const char *id)
@@ -229,13 +261,18 @@ static bool id_list_has(const struct id_list *l, const char *id)
     return false;
 }
 
+/* Adds id once. Out of memory it records PW_EINTERNAL in l->err rather than drop the id
+ * silently: a holder missing from the list would never hear of a cancel. */
 static void id_list_add(struct id_list *l, const char *id)
 {
     if (id_list_has(l, id)) return;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         void *grown = realloc(l->ids, cap * sizeof *l->ids);
-        if (!grown) return;
+        if (!grown) {
+            l->err = PW_EINTERNAL;
+            return;
+        }
         l->ids = grown;
         l->cap = cap;
     }
@@ -258,6 +295,7 @@ struct candidates {
     const struct id_list *taken;
     bool is_specialist;
     const char *make;
+    pw_err err; /* a candidate could not be kept: the ranking would be wrong */
 };
 
 static void consider(void *ctx, struct pw_dir_mechanic *m)
@@ -268,7 +306,10 @@ static void consider(void *ctx, struct pw_dir_mechanic *m)
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
         void *grown = realloc(c->list, cap * sizeof *c->list);
-        if (!grown) return;
+        if (!grown) {
+            c->err = PW_EINTERNAL;
+            return;
+        }
         c->list = grown;
         c->cap = cap;
     }
@@ -285,11 +326,14 @@ static pw_err broadcast(struct pw_routing *r, const struct pw_session *s)
 {
     if (s->expires_at <= pw_clock_now(r->clock)) return PW_OK; /* its expiry comes next */
     struct details d;
-    load_details(r, s, &d);
+    pw_err e = load_details(r, s, &d);
+    if (e) return e;
     struct id_list taken = {0};
-    pw_err e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
+    e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
+    if (!e) e = taken.err;
     struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
     if (!e) pw_directory_each(r->dir, consider, &c);
+    if (!e) e = c.err;
     if (c.n) qsort(c.list, c.n, sizeof *c.list, rank_cmp); /* nobody online: list is NULL */
     int count = 0;
     for (size_t i = 0; !e && i < c.n && count < r->broadcast_size; i++, count++)
@@ -318,8 +362,8 @@ static pw_err start_routing(struct pw_routing *r, struct pw_session *s)
     snprintf(s->payment_status, sizeof s->payment_status, "paid");
     if (priority) {
         struct details d;
-        load_details(r, s, &d);
-        e = send_offer(r, s, &d, pref, PW_OFFER_PRIORITY, s->priority_ends_at);
+        e = load_details(r, s, &d);
+        if (!e) e = send_offer(r, s, &d, pref, PW_OFFER_PRIORITY, s->priority_ends_at);
         if (!e) e = step(r, s, "priority_offered", pref, -1);
         return e;
     }
@@ -426,6 +470,7 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     if (!e && refund) e = store_user_credit(r->store, s->customer_id, s->price_cents);
     if (!e && !strcmp(s->payment_method, "free")) e = store_user_release_free(r->store, s->customer_id);
     if (!e) e = store_offers_of_session(r->store, s->id, collect_live, &h);
+    if (!e) e = h.err;
     if (!e) e = store_offers_close(r->store, s->id, NULL,
                                    to == PW_SESSION_EXPIRED ? PW_OFFER_EXPIRED : PW_OFFER_WITHDRAWN,
                                    now, NULL);
@@ -491,6 +536,7 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
     e = store_session_transition(r->store, s.id, &t);
     if (!e) e = store_offers_close(r->store, s.id, m->m.id, PW_OFFER_ACCEPTED, now, NULL);
     if (!e) e = store_offers_of_session(r->store, s.id, collect_live, &h);
+    if (!e) e = h.err;
     if (!e) e = store_offers_close(r->store, s.id, NULL, PW_OFFER_WITHDRAWN, now, NULL);
     for (size_t i = 0; !e && i < h.n; i++)
         e = tell_holder(r, h.ids[i], s.id, "offer_withdrawn", "accepted_by_other");
@@ -570,23 +616,39 @@ static void collect_session(void *ctx, const struct pw_session *s)
     id_list_add(&c->sessions, s->id);
 }
 
+/* A background step (presence hook, timer, suspension) that failed: nobody waits for its
+ * answer, so it is logged where an operator sees it. The state is as before the step (its
+ * transaction rolled back); the next presence change or timer tick tries again. */
+static void report(const char *what, pw_err e, const char *session_id, const char *mechanic_id)
+{
+    pw_log(PW_LOG_ERROR, what,
+           json_pack("{s:s, s:s?, s:s?}", "error", pw_err_code(e), "session_id", session_id,
+                     "mechanic_id", mechanic_id));
+}
+
 /* m came online while s is being broadcast: they get the offer too. */
-static void join_broadcast(struct pw_routing *r, struct pw_dir_mechanic *m, const char *id)
+static pw_err join_broadcast(struct pw_routing *r, struct pw_dir_mechanic *m, const char *id)
 {
     struct pw_session s;
-    if (store_session_get(r->store, id, &s) != PW_OK) return;
+    pw_err e = store_session_get(r->store, id, &s);
+    if (e == PW_ENOTFOUND) return PW_OK;
+    if (e) return e;
     struct details d;
-    load_details(r, &s, &d);
     struct id_list taken = {0};
-    if (s.state == PW_SESSION_BROADCAST && pw_dir_matches(m, s.is_specialist, d.vehicle.make) &&
-        store_offers_of_session(r->store, s.id, collect_offer, &taken) == PW_OK &&
-        !id_list_has(&taken, m->m.id) && store_tx_begin(r->store) == PW_OK) {
-        pw_err e = send_offer(r, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
-        if (!e) e = step(r, &s, "offer_added", m, -1);
-        finish(r, e);
-    }
+    if (s.state != PW_SESSION_BROADCAST) goto out;
+    if ((e = load_details(r, &s, &d))) goto out;
+    if (!pw_dir_matches(m, s.is_specialist, d.vehicle.make)) goto out;
+    e = store_offers_of_session(r->store, s.id, collect_offer, &taken);
+    if (!e) e = taken.err;
+    if (e || id_list_has(&taken, m->m.id)) goto out;
+    if ((e = store_tx_begin(r->store))) goto out;
+    e = send_offer(r, &s, &d, m, PW_OFFER_BROADCAST, s.expires_at);
+    if (!e) e = step(r, &s, "offer_added", m, -1);
+    e = finish(r, e);
+out:
     free(taken.ids);
     pw_session_clear(&s);
+    return e;
 }
 
 static void collect_preferred(void *ctx, const struct pw_session *s)
@@ -601,21 +663,31 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_s
     (void)from;
     struct pw_routing *r = ctx;
     struct presence_ctx c = {.m = m};
+    pw_err e = PW_OK;
     if (to == PW_ONLINE && pw_dir_listed(m)) {
-        if (store_sessions_in_state(r->store, PW_SESSION_BROADCAST, collect_session, &c) == PW_OK)
-            for (size_t i = 0; i < c.sessions.n; i++) join_broadcast(r, m, c.sessions.ids[i]);
-    } else if (to == PW_BUSY) {
-        /* the preferred mechanic became busy: their windows end now */
-        if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
-            for (size_t i = 0; i < c.sessions.n; i++)
-                priority_end_tx(r, c.sessions.ids[i], "priority_expired", PW_OFFER_WITHDRAWN);
-    } else if (to == PW_OFFLINE && reason && strcmp(reason, PW_REASON_MANUAL) == 0) {
-        /* offline by hand is a decline (SPEC §4.4 rule 2); a timeout is not: they may be back
-         * before the window ends. Each end is one conditional UPDATE, so it happens once even
-         * if another node ends the same window at the same moment. */
-        if (store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c) == PW_OK)
-            for (size_t i = 0; i < c.sessions.n; i++)
-                priority_end_tx(r, c.sessions.ids[i], "priority_declined", PW_OFFER_DECLINED);
+        e = store_sessions_in_state(r->store, PW_SESSION_BROADCAST, collect_session, &c);
+        if (!e) e = c.sessions.err;
+        for (size_t i = 0; !e && i < c.sessions.n; i++) {
+            pw_err je = join_broadcast(r, m, c.sessions.ids[i]);
+            if (je) report("could not offer a broadcast session to a mechanic who came online", je,
+                           c.sessions.ids[i], m->m.id);
+        }
+        if (e) report("could not list the sessions being broadcast", e, NULL, m->m.id);
+    } else if (to == PW_BUSY || (to == PW_OFFLINE && reason && strcmp(reason, PW_REASON_MANUAL) == 0)) {
+        /* busy: the preferred mechanic's windows end now. Offline by hand is a decline (SPEC
+         * §4.4 rule 2); a timeout is not: they may be back before the window ends. Each end is
+         * one conditional UPDATE, so it happens once even if another node ends the same window
+         * at the same moment (PW_ETAKEN then). */
+        bool busy = to == PW_BUSY;
+        e = store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c);
+        if (!e) e = c.sessions.err;
+        for (size_t i = 0; !e && i < c.sessions.n; i++) {
+            pw_err pe = priority_end_tx(r, c.sessions.ids[i], busy ? "priority_expired" : "priority_declined",
+                                        busy ? PW_OFFER_WITHDRAWN : PW_OFFER_DECLINED);
+            if (pe && pe != PW_ETAKEN)
+                report("could not end a priority window", pe, c.sessions.ids[i], m->m.id);
+        }
+        if (e) report("could not list the priority windows of a mechanic", e, NULL, m->m.id);
     }
     free(c.sessions.ids);
 }
@@ -630,24 +702,31 @@ static void withdraw_for_suspension(void *ctx, const struct pw_offer *o)
     struct withdraw_ctx *c = ctx;
     struct pw_routing *r = c->r;
     struct pw_session s;
-    if (store_session_get(r->store, o->session_id, &s) != PW_OK) return;
-    if (store_tx_begin(r->store) == PW_OK) {
+    pw_err e = store_session_get(r->store, o->session_id, &s);
+    if (e) {
+        report("could not withdraw the offer of a suspended mechanic", e, o->session_id, c->m->m.id);
+        return;
+    }
+    if (!(e = store_tx_begin(r->store))) {
         int closed = 0;
-        pw_err e = store_offers_close(r->store, s.id, c->m->m.id, PW_OFFER_WITHDRAWN,
-                                      pw_clock_now(r->clock), &closed);
+        e = store_offers_close(r->store, s.id, c->m->m.id, PW_OFFER_WITHDRAWN,
+                               pw_clock_now(r->clock), &closed);
         if (!e && closed)
             e = tell_holder(r, c->m->m.id, s.id, "offer_withdrawn", "suspended");
         if (!e && o->kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
             e = end_priority(r, &s, "priority_expired", PW_OFFER_WITHDRAWN);
-        finish(r, e);
+        e = finish(r, e);
     }
+    /* the offer stays live until it expires; the suspended mechanic can no longer accept it */
+    if (e) report("could not withdraw the offer of a suspended mechanic", e, s.id, c->m->m.id);
     pw_session_clear(&s);
 }
 
 void pw_routing_withdraw_offers(struct pw_routing *r, struct pw_dir_mechanic *m)
 {
     struct withdraw_ctx c = {r, m};
-    store_offers_live_of_mechanic(r->store, m->m.id, withdraw_for_suspension, &c);
+    pw_err e = store_offers_live_of_mechanic(r->store, m->m.id, withdraw_for_suspension, &c);
+    if (e) report("could not list the offers of a suspended mechanic", e, NULL, m->m.id);
 }
 
 void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic *m)
@@ -661,19 +740,27 @@ void pw_routing_mechanic_suspended(struct pw_routing *r, struct pw_dir_mechanic 
 static void fire(void *ctx, const char *session_id, int kind)
 {
     struct pw_routing *r = ctx;
+    pw_err e;
     if (kind == 0) {
-        priority_end_tx(r, session_id, "priority_expired", PW_OFFER_WITHDRAWN);
-        return;
+        e = priority_end_tx(r, session_id, "priority_expired", PW_OFFER_WITHDRAWN);
+    } else {
+        struct pw_session s;
+        e = store_session_get(r->store, session_id, &s);
+        if (!e) {
+            if (MASK(s.state) & OPEN_STATES) e = close_session(r, &s, PW_SESSION_EXPIRED);
+            pw_session_clear(&s);
+        }
     }
-    struct pw_session s;
-    if (store_session_get(r->store, session_id, &s) != PW_OK) return;
-    if (MASK(s.state) & OPEN_STATES) close_session(r, &s, PW_SESSION_EXPIRED);
-    pw_session_clear(&s);
+    /* still due: the next tick tries again */
+    if (e && e != PW_ETAKEN && e != PW_ENOTFOUND)
+        report(kind == 0 ? "could not end a priority window" : "could not expire a session", e,
+               session_id, NULL);
 }
 
 void pw_routing_tick(struct pw_routing *r)
 {
-    store_sessions_due(r->store, pw_clock_now(r->clock), fire, r);
+    pw_err e = store_sessions_due(r->store, pw_clock_now(r->clock), fire, r);
+    if (e) report("could not read the due sessions", e, NULL, NULL);
 }
 
 struct repair {
@@ -703,6 +790,7 @@ pw_err pw_routing_init(struct pw_routing *r)
 {
     struct repair rp = {.r = r};
     pw_err e = store_sessions_in_state(r->store, PW_SESSION_ACCEPTED, repair_accepted, &rp);
+    if (!e) e = rp.busy.err; /* an incomplete list would set a working mechanic offline */
     if (!e) pw_directory_each(r->dir, repair_idle, &rp);
     free(rp.busy.ids);
     if (!e) pw_routing_tick(r);

@@ -9,7 +9,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
-    json_t *j = pw_json_parse_object((const char *)data, size, err, sizeof err);
+    pw_err e;
+    json_t *j = pw_json_parse_object((const char *)data, size, &e, err, sizeof err);
     if (!j) {
         if (!err[0]) abort(); /* a refusal always says why */
         return 0;

@@ -43,12 +43,12 @@ export async function freePort() {
 }
 
 // Starts pitwall; returns { url, proc, dir, stop(), kill(), stderr() }.
-export async function startServer({ args = [], demo = true, dir, port, env = {}, webRoot } = {}) {
+export async function startServer({ args = [], demo = true, dir, port, env = {}, webRoot, bin = BIN } = {}) {
   dir = dir || mkdtempSync(join(tmpdir(), 'pitwall-test-'));
   port = port || (await freePort());
   const argv = ['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${join(dir, 'pitwall.db')}`,
     '--web-root', webRoot || resolve('web'), ...(demo ? ['--demo'] : []), ...args];
-  const proc = spawn(BIN, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((ok) => proc.on('exit', (code, signal) => ok({ code, signal })));
