@@ -10,12 +10,15 @@
 #ifdef PW_FAULT_INJECTION
 /* PW_ESTORE when the torture harness armed a store fault and this is the Nth call since. */
 pw_err pw_fault_store(void);
+/* The injected error, or PW_OK: for a call that must clean up before it returns. */
+#define PW_FAULT_STORE_ERR() pw_fault_store()
 #define PW_FAULT_STORE()                                                                           \
     do {                                                                                           \
         pw_err fault_e_ = pw_fault_store();                                                        \
         if (fault_e_) return fault_e_;                                                             \
     } while (0)
 #else
+#define PW_FAULT_STORE_ERR() PW_OK
 #define PW_FAULT_STORE() ((void)0)
 #endif
 

@@ -51,7 +51,8 @@ void store_set_sink(struct store *st, store_event_fn fn, void *ctx)
 pw_err store_tx_begin(struct store *st)
 {
     if (st->depth >= STORE_DEPTH_MAX) return PW_EINTERNAL;
-    pw_err e = st->ops->tx_begin(st);
+    pw_err e = PW_FAULT_STORE_ERR();
+    if (!e) e = st->ops->tx_begin(st);
     if (e) return e;
     st->marks[st->depth++] = st->n_pending;
     return PW_OK;
@@ -87,7 +88,9 @@ pw_err store_tx_commit(struct store *st)
         if (e) pending_truncate(st, st->marks[st->depth]);
         return e;
     }
-    pw_err e = st->n_pending ? st->ops->events_write(st, st->pending, st->n_pending) : PW_OK;
+    /* the torture build may fail the outermost commit here, as a failed events write would */
+    pw_err e = PW_FAULT_STORE_ERR();
+    if (!e && st->n_pending) e = st->ops->events_write(st, st->pending, st->n_pending);
     if (e) {
         st->ops->tx_rollback(st);
     } else {
