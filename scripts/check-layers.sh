@@ -15,15 +15,15 @@ declare -A may=(
   [auth]="core store"
   [payments]="core"
   [presence]="core store stream"
-  [metrics]="core store"
+  [success]="core store"
   # the routing engine picks among the mechanics presence knows to be online: the one
   # sideways step allowed on its level
   [routing]="core store stream presence"
   [cluster]="core store stream presence routing"
   # api reads the process's state through struct pw_app (app.h, the composition root)
-  [api]="core http store stream auth payments presence metrics routing cluster app"
-  [cli]="core store stream auth payments presence metrics routing cluster"
-  [app]="core http store stream auth payments presence metrics routing cluster api cli"
+  [api]="core http store stream auth payments presence success routing cluster app"
+  [cli]="core store stream auth payments presence success routing cluster"
+  [app]="core http store stream auth payments presence success routing cluster api cli"
 )
 
 module_of() { # a path under src/ (src/x/y.c or x/y.h as included) -> its module

@@ -21,10 +21,10 @@
 
 static void remember_event(void *ctx, const struct store_event *se)
 {
-    struct pw_event *ev = pw_event_new(se->seq, se->type, se->channel, se->payload, se->created_at);
+    struct pw_hub_event *ev = pw_hub_event_new(se->seq, se->type, se->channel, se->payload, se->created_at);
     if (!ev) return;
     pw_hub_remember(ctx, ev);
-    pw_event_unref(ev);
+    pw_hub_event_unref(ev);
 }
 
 static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
@@ -33,7 +33,7 @@ static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
     pw_err e = store_is_empty(app->store, &empty);
     if (e || !empty) return e;
     char hash[128];
-    if (!pw_password_hash(PW_DEMO_PASSWORD, hash)) {
+    if (!pw_auth_password_hash(PW_DEMO_PASSWORD, hash)) {
         snprintf(err, errlen, "could not hash the demo password");
         return PW_EINTERNAL;
     }
@@ -181,9 +181,9 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     if (e) return e;
     if ((cfg->demo || cfg->demo_mechanics > 0) && (e = load_demo(app, err, errlen))) return e;
 
-    app->dir = pw_directory_new();
+    app->dir = pw_dir_new();
     if (!app->dir) return PW_EINTERNAL;
-    if ((e = pw_directory_load(app->dir, app->store))) {
+    if ((e = pw_dir_load(app->dir, app->store))) {
         snprintf(err, errlen, "could not load the mechanics");
         return e;
     }
@@ -231,7 +231,7 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         snprintf(err, errlen, "out of memory");
         return e;
     }
-    app->keepalive = pw_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
+    app->keepalive = pw_hub_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
     if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers || !app->dir_cache ||
         !app->keepalive) {
         snprintf(err, errlen, "out of memory or threads");
@@ -239,7 +239,7 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
     }
     pw_log(PW_LOG_INFO, "ready",
            json_pack("{s:s, s:I, s:I, s:I}", "storage", app->store->ops->name, "mechanics",
-                     (json_int_t)pw_directory_count(app->dir), "latest_event", (json_int_t)latest,
+                     (json_int_t)pw_dir_count(app->dir), "latest_event", (json_int_t)latest,
                      "replay_floor", (json_int_t)pw_hub_floor(app->hub)));
     return PW_OK;
 }
@@ -260,13 +260,13 @@ void pw_app_free(struct pw_app *app)
     pw_workers_stop(app->io_workers);
     api_directory_cache_free(app->dir_cache);
     http_router_free(&app->http.router);
-    pw_metrics_reset(&app->http.metrics);
-    pw_event_unref(app->keepalive);
+    pw_request_metrics_reset(&app->http.metrics);
+    pw_hub_event_unref(app->keepalive);
     pw_throttle_free(app->login_by_email);
     pw_throttle_free(app->login_by_addr);
     pw_follow_free(&app->follow);
     pw_hub_free(app->hub);
-    pw_directory_free(app->dir);
+    pw_dir_free(app->dir);
     store_close(app->store);
     pw_stripe_cleanup();
     pw_log_bind(NULL); /* the threads that logged are stopped */

@@ -21,10 +21,10 @@
 
 struct store;
 struct pw_hub;
-struct pw_directory;
+struct pw_dir;
 struct pw_throttle;
 struct pw_workers;
-struct pw_event;
+struct pw_hub_event;
 struct pw_dir_cache;
 
 struct pw_app {
@@ -33,7 +33,7 @@ struct pw_app {
     struct http_server http; /* the transport; the API's routes are registered on it */
     struct pw_clock clock;
     struct store *store;
-    struct pw_directory *dir;
+    struct pw_dir *dir;
     struct pw_hub *hub;
     struct pw_follow follow; /* other processes' events in, every event to the hub */
     struct pw_presence presence;
@@ -45,7 +45,7 @@ struct pw_app {
     struct pw_workers *workers;     /* CPU work: password hashing */
     struct pw_workers *io_workers;  /* slow network calls (Stripe), apart so they never hold logins */
     struct pw_dir_cache *dir_cache;
-    struct pw_event *keepalive;
+    struct pw_hub_event *keepalive;
     int rollout_percent; /* mechanic selection shown to this % of customers */
     int64_t started_at;
     /* the event loop's epoll while http_serve runs (-1 otherwise), and PostgreSQL's

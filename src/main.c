@@ -11,9 +11,6 @@
 #include "core/log.h"
 #include "http/http.h"
 
-#ifndef PITWALL_VERSION
-#define PITWALL_VERSION "0.1.0"
-#endif
 
 static const char *env(const char *name)
 {

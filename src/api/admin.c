@@ -1,5 +1,5 @@
 /* The operator's API (SPEC §4.6): rollout of mechanic selection and mechanic approval.
- * (Metrics: api/admin_metrics.c.) Admins only. */
+ * (Metrics: api/success_metrics.c.) Admins only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +75,7 @@ void api_admin_mechanics(struct http_request *r)
         http_error(r, PW_EINVAL, "status must be pending, approved or suspended.");
         return;
     }
-    pw_directory_each(r->app->dir, add_mechanic, &c);
+    pw_dir_each(r->app->dir, add_mechanic, &c);
     http_json(r, 200, json_pack("{s:o}", "mechanics", c.list));
 }
 
@@ -83,7 +83,7 @@ static void set_status(struct http_request *r, enum pw_mechanic_status status)
 {
     if (!http_auth(r, ADMIN)) return;
     struct pw_app *app = r->app;
-    struct pw_dir_mechanic *m = pw_directory_get(app->dir, r->param);
+    struct pw_dir_mechanic *m = pw_dir_get(app->dir, r->param);
     if (!m) {
         http_error(r, PW_ENOTFOUND, "No such mechanic.");
         return;
@@ -102,7 +102,7 @@ static void set_status(struct http_request *r, enum pw_mechanic_status status)
     }
     m->m.status = status;
     m->m.can_accept_sessions = can_accept;
-    pw_directory_touch(app->dir);
+    pw_dir_touch(app->dir);
     if (status == PW_MECH_SUSPENDED) pw_routing_mechanic_suspended(&app->routing, m);
     pw_log(PW_LOG_INFO, "mechanic status",
            json_pack("{s:s, s:s, s:s}", "mechanic_id", m->m.id, "status",

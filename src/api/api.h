@@ -3,6 +3,7 @@
 #ifndef PW_API_H
 #define PW_API_H
 
+#include "core/model.h"
 #include "http/http.h"
 
 /* steps.c: the routes and the per-request steps (login lookup, "seen") on the server */
@@ -54,6 +55,12 @@ void api_presence_set(struct http_request *r);
 void api_presence_stream(struct http_request *r);
 void api_mechanic_stream(struct http_request *r);
 
+/* session_json.c: the session object of SPEC §4.7 (checkout_url only while unpaid), with
+ * its "steps", the payloads of its routing events, oldest first; _upto: only the steps up to
+ * event upto (a stream's snapshot: the later ones follow as events). NULL on failure. */
+json_t *api_session_json(struct pw_app *app, const struct pw_session *s);
+json_t *api_session_json_upto(struct pw_app *app, const struct pw_session *s, int64_t upto);
+
 /* sessions.c */
 void api_sessions_create(struct http_request *r);
 void api_sessions_list(struct http_request *r);
@@ -74,10 +81,10 @@ void api_admin_mechanics(struct http_request *r);
 void api_admin_mechanic_approve(struct http_request *r);
 void api_admin_mechanic_suspend(struct http_request *r);
 
-/* admin_metrics.c */
+/* success_metrics.c: the operator's success metrics */
 void api_admin_metrics(struct http_request *r);
 
-/* metrics.c */
+/* prometheus.c: GET /metrics */
 void api_metrics(struct http_request *r);
 
 /* openapi.c: the embedded docs/openapi.json */

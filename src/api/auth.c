@@ -49,7 +49,7 @@ static const char *string_field(struct http_request *r, json_t *body, const char
 
 static bool origin_ok(struct http_request *r)
 {
-    if (pw_origin_allowed(http_header(r, "Origin"), r->app->cfg.public_url,
+    if (pw_auth_origin_allowed(http_header(r, "Origin"), r->app->cfg.public_url,
                           http_header(r, "Host")))
         return true;
     http_error(r, PW_EORIGIN, NULL);
@@ -74,9 +74,9 @@ static void start_login(struct http_request *r, const struct pw_user *u, unsigne
     struct pw_app *app = r->app;
     char token[PW_TOKEN_LEN + 1];
     struct pw_auth_session s = {0};
-    pw_token_new(token);
-    pw_token_hash(token, s.token_hash);
-    pw_token_new(s.csrf_token);
+    pw_auth_token_new(token);
+    pw_auth_token_hash(token, s.token_hash);
+    pw_auth_token_new(s.csrf_token);
     snprintf(s.user_id, sizeof s.user_id, "%s", u->id);
     s.created_at = pw_clock_now(&app->clock);
     s.expires_at = s.created_at + PW_LOGIN_TTL_MS;
@@ -118,19 +118,19 @@ static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
 static void make_dummy_hash(void)
 {
     char pw[PW_TOKEN_LEN + 1];
-    pw_token_new(pw); /* nobody knows it: checking against it always fails, as slowly */
-    pw_password_hash(pw, dummy_hash);
+    pw_auth_token_new(pw); /* nobody knows it: checking against it always fails, as slowly */
+    pw_auth_password_hash(pw, dummy_hash);
 }
 
 static void login_run(struct pw_job *job)
 {
     struct login_job *j = (struct login_job *)job;
     if (j->found) {
-        j->ok = pw_password_verify(j->user.password_hash, j->password);
+        j->ok = pw_auth_password_verify(j->user.password_hash, j->password);
     } else {
         /* an unknown email costs the same time as a wrong password */
         pthread_once(&dummy_once, make_dummy_hash);
-        pw_password_verify(dummy_hash, j->password);
+        pw_auth_password_verify(dummy_hash, j->password);
         j->ok = false;
     }
     sodium_memzero(j->password, sizeof j->password);
@@ -223,7 +223,7 @@ struct register_job {
 static void register_run(struct pw_job *job)
 {
     struct register_job *j = (struct register_job *)job;
-    j->ok = pw_password_hash(j->password, j->user.password_hash);
+    j->ok = pw_auth_password_hash(j->password, j->user.password_hash);
     sodium_memzero(j->password, sizeof j->password);
 }
 

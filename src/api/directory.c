@@ -121,7 +121,7 @@ void api_directory_available(struct http_request *r)
              q.include_busy, q.limit);
 
     int64_t now = pw_clock_now(&app->clock);
-    uint64_t gen = pw_directory_generation(app->dir);
+    uint64_t gen = pw_dir_generation(app->dir);
     struct cache_entry *e;
     HASH_FIND_STR(c->entries, key, e);
     if (e && e->generation == gen && now - e->made_at < CACHE_TTL_MS) {
@@ -131,7 +131,7 @@ void api_directory_available(struct http_request *r)
     }
     c->misses++;
     size_t text_len = 0;
-    char *text = pw_directory_answer(app->dir, &q, &text_len);
+    char *text = pw_dir_answer(app->dir, &q, &text_len);
     if (!text) {
         http_error(r, PW_EINTERNAL, NULL);
         return;
@@ -164,7 +164,7 @@ void api_directory_available(struct http_request *r)
  * page names the chosen mechanic with it). Unlisted ones are as unknown as missing ones. */
 void api_directory_mechanic(struct http_request *r)
 {
-    const struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->param);
+    const struct pw_dir_mechanic *m = pw_dir_get(r->app->dir, r->param);
     if (!m || !pw_dir_listed(m)) {
         http_error(r, PW_ENOTFOUND, "No such mechanic.");
         return;

@@ -83,7 +83,7 @@ static void checkout_done(struct pw_job *job)
         } else {
             pw_log(PW_LOG_INFO, "stripe checkout created",
                    json_pack("{s:s, s:s}", "session_id", id, "checkout_id", j->res.id));
-            http_json(r, 201, pw_session_json(&app->routing, &s));
+            http_json(r, 201, api_session_json(app, &s));
             pw_session_clear(&s);
         }
     }

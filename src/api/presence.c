@@ -16,7 +16,7 @@
 static struct pw_dir_mechanic *own_mechanic(struct http_request *r)
 {
     if (!http_auth(r, 1u << PW_ROLE_MECHANIC)) return NULL;
-    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user->mechanic_id);
+    struct pw_dir_mechanic *m = pw_dir_get(r->app->dir, r->user->mechanic_id);
     if (!m) http_error(r, PW_ENOTFOUND, "This account has no mechanic profile.");
     return m;
 }
@@ -45,7 +45,7 @@ void api_presence_set(struct http_request *r)
     json_t *body = http_json_body(r);
     if (!body) return;
     const char *status = json_string_value(json_object_get(body, "status"));
-    enum pw_state to;
+    enum pw_presence_state to;
     if (!status || !pw_presence_parse(status, &to) || to == PW_BUSY) {
         json_decref(body);
         http_error(r, PW_EINVAL, "\"status\" must be \"online\" or \"offline\".");
@@ -131,17 +131,17 @@ void api_presence_stream(struct http_request *r)
     }
 
     struct MHD_Response *resp;
-    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_STREAM_PRESENCE, r->conn,
+    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_CHANNEL_PRESENCE, r->conn,
                                          pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!s) {
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
         return;
     }
-    struct pw_sub *sub = pw_stream_sub(s);
+    struct pw_hub_sub *sub = pw_stream_sub(s);
     for (int i = 0; i < n; i++) {
-        char channel[PW_ID_LEN + 16];
-        pw_presence_channel(list[i], channel);
-        pw_sub_add_channel(sub, channel);
+        char channel[PW_CHANNEL_LEN];
+        pw_channel_name(PW_CHANNEL_PRESENCE, list[i], channel);
+        pw_hub_sub_add_channel(sub, channel);
     }
     int64_t last;
     if (api_stream_can_replay(r, &last)) {
@@ -150,18 +150,18 @@ void api_presence_stream(struct http_request *r)
         /* a fresh connection, or one whose missed events are gone: the state as it is */
         json_t *mechanics = json_array();
         for (int i = 0; i < n; i++) {
-            struct pw_dir_mechanic *m = pw_directory_get(app->dir, list[i]);
+            struct pw_dir_mechanic *m = pw_dir_get(app->dir, list[i]);
             if (m && pw_dir_listed(m)) json_array_append_new(mechanics, pw_dir_presence_json(m));
         }
         json_t *data = json_pack("{s:o}", "mechanics", mechanics);
         char *text = json_dumps(data, JSON_COMPACT);
         json_decref(data);
-        struct pw_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text)
+        struct pw_hub_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text)
                                      : NULL;
         free(text);
         if (snap) {
-            pw_sub_push(sub, snap);
-            pw_event_unref(snap);
+            pw_hub_sub_push(sub, snap);
+            pw_hub_event_unref(snap);
         }
     }
     r->is_stream = true;
@@ -194,7 +194,7 @@ void api_mechanic_stream(struct http_request *r)
     d->presence = &app->presence;
     d->m = m;
     struct MHD_Response *resp;
-    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_STREAM_MECHANIC, r->conn,
+    struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_CHANNEL_MECHANIC, r->conn,
                                          pw_clock_now(&app->clock), dashboard_closed, d, &resp);
     if (!s) {
         free(d);
@@ -202,10 +202,10 @@ void api_mechanic_stream(struct http_request *r)
         return;
     }
     pw_presence_stream_opened(&app->presence, m);
-    struct pw_sub *sub = pw_stream_sub(s);
-    char channel[PW_ID_LEN + 16];
-    snprintf(channel, sizeof channel, "mechanic:%s", m->m.id);
-    pw_sub_add_channel(sub, channel);
+    struct pw_hub_sub *sub = pw_stream_sub(s);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_MECHANIC, m->m.id, channel);
+    pw_hub_sub_add_channel(sub, channel);
     int64_t last;
     if (api_stream_can_replay(r, &last)) pw_hub_replay(app->hub, sub, last);
     r->is_stream = true;

@@ -168,7 +168,7 @@ void api_sessions_create(struct http_request *r)
         goto out;
     }
     if (has_pref) {
-        const struct pw_dir_mechanic *m = pw_directory_get(app->dir, json_string_value(pref));
+        const struct pw_dir_mechanic *m = pw_dir_get(app->dir, json_string_value(pref));
         if (!m || !pw_dir_listed(m)) {
             http_error(r, PW_EINVAL, "The preferred mechanic cannot be booked.");
             goto out;
@@ -261,7 +261,7 @@ static void answer_session(struct http_request *r, const char *id, unsigned stat
     struct pw_session s;
     json_t *full = NULL;
     if (store_session_get(r->app->store, id, &s) == PW_OK) {
-        full = pw_session_json(&r->app->routing, &s);
+        full = api_session_json(r->app, &s);
         pw_session_clear(&s);
     }
     char minimal[PW_ID_LEN + 16];
@@ -287,12 +287,12 @@ void api_sessions_get(struct http_request *r)
 {
     struct pw_session s;
     if (!load_session(r, HTTP_ANY_ROLE, &s)) return;
-    http_json(r, 200, pw_session_json(&r->app->routing, &s));
+    http_json(r, 200, api_session_json(r->app, &s));
     pw_session_clear(&s);
 }
 
 struct list_ctx {
-    struct pw_routing *routing;
+    struct pw_app *app;
     json_t *list;
     bool ok; /* every session made it into the list (a short list would look complete) */
 };
@@ -300,13 +300,13 @@ struct list_ctx {
 static void add_session(void *ctx, const struct pw_session *s)
 {
     struct list_ctx *c = ctx;
-    if (json_array_append_new(c->list, pw_session_json(c->routing, s)) != 0) c->ok = false;
+    if (json_array_append_new(c->list, api_session_json(c->app, s)) != 0) c->ok = false;
 }
 
 void api_sessions_list(struct http_request *r)
 {
     if (!http_auth(r, (1u << PW_ROLE_CUSTOMER) | (1u << PW_ROLE_MECHANIC))) return;
-    struct list_ctx c = {&r->app->routing, json_array(), true};
+    struct list_ctx c = {r->app, json_array(), true};
     bool customer = r->user->role == PW_ROLE_CUSTOMER;
     pw_err e = store_sessions_list(r->app->store, customer ? r->user->id : NULL,
                                    customer ? NULL : r->user->mechanic_id, 50, add_session, &c);
@@ -321,7 +321,7 @@ void api_sessions_list(struct http_request *r)
 
 static struct pw_dir_mechanic *me_mechanic(struct http_request *r)
 {
-    struct pw_dir_mechanic *m = pw_directory_get(r->app->dir, r->user->mechanic_id);
+    struct pw_dir_mechanic *m = pw_dir_get(r->app->dir, r->user->mechanic_id);
     if (!m) http_error(r, PW_ENOTFOUND, "This account has no mechanic profile.");
     return m;
 }
@@ -479,30 +479,30 @@ void api_sessions_stream(struct http_request *r)
     struct pw_session s;
     if (!load_session(r, 1u << PW_ROLE_CUSTOMER, &s)) return;
     struct MHD_Response *resp;
-    struct pw_stream *st = pw_stream_open(&app->streams, app->hub, PW_STREAM_SESSION, r->conn,
+    struct pw_stream *st = pw_stream_open(&app->streams, app->hub, PW_CHANNEL_SESSION, r->conn,
                                           pw_clock_now(&app->clock), NULL, NULL, &resp);
     if (!st) {
         pw_session_clear(&s);
         http_error(r, PW_EINTERNAL, "Could not open the stream.");
         return;
     }
-    struct pw_sub *sub = pw_stream_sub(st);
-    char channel[PW_ID_LEN + 16];
-    snprintf(channel, sizeof channel, "session:%s", s.id);
-    pw_sub_add_channel(sub, channel);
+    struct pw_hub_sub *sub = pw_stream_sub(st);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_SESSION, s.id, channel);
+    pw_hub_sub_add_channel(sub, channel);
     int64_t last;
     if (api_stream_can_replay(r, &last)) {
         pw_hub_replay(app->hub, sub, last);
     } else {
         /* the steps up to the snapshot's id; the later ones follow as events */
-        json_t *obj = pw_session_json_upto(&app->routing, &s, pw_hub_latest_seq(app->hub));
+        json_t *obj = api_session_json_upto(app, &s, pw_hub_latest_seq(app->hub));
         char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(3));
         json_decref(obj);
-        struct pw_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;
+        struct pw_hub_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;
         free(text);
         if (snap) {
-            pw_sub_push(sub, snap);
-            pw_event_unref(snap);
+            pw_hub_sub_push(sub, snap);
+            pw_hub_event_unref(snap);
         }
     }
     pw_session_clear(&s);
@@ -528,7 +528,7 @@ static void add_offer(void *ctx, const struct pw_offer *o)
         return;
     }
     if ((s.state == PW_SESSION_PRIORITY || s.state == PW_SESSION_BROADCAST) &&
-        json_array_append_new(c->list, pw_offer_json(&c->app->routing, &s, o)) != 0)
+        json_array_append_new(c->list, pw_routing_offer_json(&c->app->routing, &s, o)) != 0)
         c->err = PW_EINTERNAL;
     pw_session_clear(&s);
 }

@@ -13,9 +13,9 @@
 static void step_login(struct http_request *r)
 {
     char token[PW_TOKEN_LEN + 8];
-    if (!pw_cookie_get(http_header(r, "Cookie"), "pitwall_session", token, sizeof token)) return;
+    if (!pw_auth_cookie_get(http_header(r, "Cookie"), "pitwall_session", token, sizeof token)) return;
     char hash[PW_TOKEN_HASH_LEN + 1];
-    pw_token_hash(token, hash);
+    pw_auth_token_hash(token, hash);
     struct pw_app *app = r->app;
     int64_t now = pw_clock_now(&app->clock);
     r->login = malloc(sizeof *r->login);
@@ -38,7 +38,7 @@ static void step_seen(struct http_request *r)
 {
     struct pw_app *app = r->app;
     if (r->user->role == PW_ROLE_MECHANIC && r->user->mechanic_id[0]) {
-        struct pw_dir_mechanic *m = pw_directory_get(app->dir, r->user->mechanic_id);
+        struct pw_dir_mechanic *m = pw_dir_get(app->dir, r->user->mechanic_id);
         if (m) pw_presence_seen(&app->presence, m);
     }
 }

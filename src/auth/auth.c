@@ -9,7 +9,7 @@ bool pw_auth_init(void)
     return sodium_init() >= 0;
 }
 
-bool pw_password_hash(const char *password, char out[128])
+bool pw_auth_password_hash(const char *password, char out[128])
 {
     _Static_assert(crypto_pwhash_STRBYTES <= 128, "hash string fits");
     return crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -17,13 +17,13 @@ bool pw_password_hash(const char *password, char out[128])
                                  crypto_pwhash_ALG_ARGON2ID13) == 0;
 }
 
-bool pw_password_verify(const char *hash, const char *password)
+bool pw_auth_password_verify(const char *hash, const char *password)
 {
     if (!hash || !*hash) return false;
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
-void pw_token_new(char out[PW_TOKEN_LEN + 1])
+void pw_auth_token_new(char out[PW_TOKEN_LEN + 1])
 {
     unsigned char raw[32];
     randombytes_buf(raw, sizeof raw);
@@ -31,14 +31,14 @@ void pw_token_new(char out[PW_TOKEN_LEN + 1])
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-void pw_token_hash(const char *token, char out[PW_TOKEN_HASH_LEN + 1])
+void pw_auth_token_hash(const char *token, char out[PW_TOKEN_HASH_LEN + 1])
 {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
     sodium_bin2hex(out, PW_TOKEN_HASH_LEN + 1, digest, sizeof digest);
 }
 
-bool pw_token_equal(const char *a, const char *b)
+bool pw_auth_token_equal(const char *a, const char *b)
 {
     if (!a || !b) return false;
     size_t la = strlen(a), lb = strlen(b);
@@ -46,7 +46,7 @@ bool pw_token_equal(const char *a, const char *b)
     return sodium_memcmp(a, b, la) == 0;
 }
 
-bool pw_cookie_get(const char *header, const char *name, char *out, size_t outsz)
+bool pw_auth_cookie_get(const char *header, const char *name, char *out, size_t outsz)
 {
     if (!header) return false;
     size_t nlen = strlen(name);
@@ -86,7 +86,7 @@ static size_t origin_len(const char *url)
     return slash ? (size_t)(slash - url) : strlen(url);
 }
 
-bool pw_origin_allowed(const char *origin, const char *public_url, const char *host)
+bool pw_auth_origin_allowed(const char *origin, const char *public_url, const char *host)
 {
     if (!origin) return true;
     size_t ol = strlen(origin);

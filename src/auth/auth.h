@@ -14,22 +14,22 @@ bool pw_auth_init(void);
 
 /* Argon2id (libsodium's interactive limits). out must hold 128 bytes. Slow (tens of ms,
  * 64 MiB): call from a worker thread, never from the event loop. */
-bool pw_password_hash(const char *password, char out[128]);
-bool pw_password_verify(const char *hash, const char *password);
+bool pw_auth_password_hash(const char *password, char out[128]);
+bool pw_auth_password_verify(const char *hash, const char *password);
 
 /* A fresh random token for a cookie or a CSRF check: PW_TOKEN_LEN chars + NUL. */
-void pw_token_new(char out[PW_TOKEN_LEN + 1]);
+void pw_auth_token_new(char out[PW_TOKEN_LEN + 1]);
 /* The SHA-256 of a token in hex, which is what the database keeps. */
-void pw_token_hash(const char *token, char out[PW_TOKEN_HASH_LEN + 1]);
+void pw_auth_token_hash(const char *token, char out[PW_TOKEN_HASH_LEN + 1]);
 /* Constant-time equality of two tokens (false for NULL or different lengths). */
-bool pw_token_equal(const char *a, const char *b);
+bool pw_auth_token_equal(const char *a, const char *b);
 
 /* Finds cookie `name` in a Cookie header; copies its value into out. False when absent,
  * empty, or longer than outsz - 1. */
-bool pw_cookie_get(const char *header, const char *name, char *out, size_t outsz);
+bool pw_auth_cookie_get(const char *header, const char *name, char *out, size_t outsz);
 
 /* Login and register accept a request whose Origin is absent or is the server's own:
  * the public URL's origin or http://<Host>. */
-bool pw_origin_allowed(const char *origin, const char *public_url, const char *host);
+bool pw_auth_origin_allowed(const char *origin, const char *public_url, const char *host);
 
 #endif

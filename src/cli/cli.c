@@ -134,10 +134,10 @@ static bool set_password(struct pw_user *u, const char *given, char shown[PW_TOK
     }
     shown[0] = '\0';
     if (!given) {
-        pw_token_new(shown);
+        pw_auth_token_new(shown);
         given = shown;
     }
-    return pw_password_hash(given, u->password_hash);
+    return pw_auth_password_hash(given, u->password_hash);
 }
 
 static int mechanic_add(int argc, char **argv)
@@ -207,8 +207,8 @@ static pw_err set_status(struct store *st, const char *id, enum pw_mechanic_stat
     e = store_mechanic_set_status(st, id, status, status == PW_MECH_APPROVED);
     if (!e && status == PW_MECH_SUSPENDED && m.status != PW_MECH_SUSPENDED) {
         char *payload = pw_presence_payload(id, PW_OFFLINE, m.last_seen_at, PW_REASON_SUSPENDED);
-        char channel[PW_ID_LEN + 16];
-        pw_presence_channel(id, channel);
+        char channel[PW_CHANNEL_LEN];
+        pw_channel_name(PW_CHANNEL_PRESENCE, id, channel);
         struct store_event ev = {
             .type = "presence", .channel = channel, .payload = payload, .created_at = now};
         e = payload ? store_presence_save(st, id, PW_OFFLINE, m.last_seen_at, 0, &ev)

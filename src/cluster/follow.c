@@ -17,10 +17,10 @@
 
 static void publish(struct pw_follow *f, const struct store_event *ev)
 {
-    struct pw_event *pe = pw_event_new(ev->seq, ev->type, ev->channel, ev->payload, ev->created_at);
+    struct pw_hub_event *pe = pw_hub_event_new(ev->seq, ev->type, ev->channel, ev->payload, ev->created_at);
     if (!pe) return;
     pw_hub_publish(f->hub, pe);
-    pw_event_unref(pe);
+    pw_hub_event_unref(pe);
 }
 
 /* ---- applying other processes' events to memory ---- */
@@ -30,18 +30,18 @@ static struct pw_dir_mechanic *mechanic_reload(struct pw_follow *f, const char *
 {
     struct pw_mechanic m;
     if (store_mechanic_get(f->store, id, &m) != PW_OK) return NULL;
-    struct pw_dir_mechanic *dm = pw_directory_merge(f->dir, &m, was);
-    if (dm) pw_directory_touch(f->dir);
+    struct pw_dir_mechanic *dm = pw_dir_merge(f->dir, &m, was);
+    if (dm) pw_dir_touch(f->dir);
     return dm;
 }
 
 static void apply_presence(struct pw_follow *f, json_t *p)
 {
     const char *id = json_string_value(json_object_get(p, "id"));
-    enum pw_state to;
+    enum pw_presence_state to;
     if (!id || !pw_presence_parse(json_string_value(json_object_get(p, "presence")), &to)) return;
     enum pw_mechanic_status was;
-    struct pw_dir_mechanic *m = pw_directory_get(f->dir, id);
+    struct pw_dir_mechanic *m = pw_dir_get(f->dir, id);
     if (!m && !(m = mechanic_reload(f, id, &was))) return;
     int64_t seen = 0;
     /* a sighting here may be newer than the one the event carries: keep the newest */
@@ -50,7 +50,7 @@ static void apply_presence(struct pw_follow *f, json_t *p)
         m->m.last_seen_at = seen;
     if (m->m.presence != to) {
         m->m.presence = to;
-        pw_directory_touch(f->dir);
+        pw_dir_touch(f->dir);
     }
 }
 
@@ -58,7 +58,7 @@ static void merge_one(void *ctx, const struct pw_mechanic *m)
 {
     struct pw_follow *f = ctx;
     enum pw_mechanic_status was;
-    pw_directory_merge(f->dir, m, &was);
+    pw_dir_merge(f->dir, m, &was);
 }
 
 static void apply_mechanic(struct pw_follow *f, json_t *p)
@@ -66,7 +66,7 @@ static void apply_mechanic(struct pw_follow *f, json_t *p)
     const char *id = json_string_value(json_object_get(p, "id"));
     if (!id) { /* many at once (the demo data): every row */
         store_mechanics_each(f->store, merge_one, f);
-        pw_directory_touch(f->dir);
+        pw_dir_touch(f->dir);
         return;
     }
     enum pw_mechanic_status was;
@@ -91,7 +91,7 @@ static void apply_routing(struct pw_follow *f, json_t *p)
     if (!step || strcmp(step, "accepted") != 0 || !session || !mechanic) return;
     struct pw_offer o;
     if (store_offer_get(f->store, session, mechanic, &o) == PW_OK && o.outcome == PW_OFFER_ACCEPTED)
-        pw_directory_add_delay(f->dir, mechanic, o.outcome_at - o.offered_at);
+        pw_dir_add_delay(f->dir, mechanic, o.outcome_at - o.offered_at);
 }
 
 static void apply_rollout(struct pw_follow *f, json_t *p)
@@ -164,7 +164,7 @@ void pw_follow_committed(void *ctx, const struct store_event *ev)
 static void run_deferred(struct pw_follow *f)
 {
     for (size_t i = 0; i < f->n_suspended; i++) {
-        struct pw_dir_mechanic *m = pw_directory_get(f->dir, f->suspended[i]);
+        struct pw_dir_mechanic *m = pw_dir_get(f->dir, f->suspended[i]);
         if (m) pw_routing_withdraw_offers(f->routing, m);
     }
     f->n_suspended = 0;

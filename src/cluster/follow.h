@@ -23,13 +23,13 @@
 struct store;
 struct store_event;
 struct pw_hub;
-struct pw_directory;
+struct pw_dir;
 struct pw_routing;
 
 struct pw_follow {
     struct store *store;
     struct pw_hub *hub;
-    struct pw_directory *dir;
+    struct pw_dir *dir;
     struct pw_routing *routing;
     int *rollout_percent;
     /* mechanics suspended by another process: their live offers are withdrawn here too */

@@ -36,3 +36,27 @@ json_t *pw_json_parse_object(const char *buf, size_t len, pw_err *e, char *err, 
     *e = PW_OK;
     return j;
 }
+
+void pw_json_set(json_t *o, const char *key, json_t *v, bool *ok)
+{
+    if (json_object_set_new(o, key, v) != 0) *ok = false;
+}
+
+json_t *pw_json_iso_or_null(int64_t ms)
+{
+    if (!ms) return json_null();
+    char iso[PW_ISO_LEN + 1];
+    pw_iso8601(ms, iso);
+    return json_string(iso);
+}
+
+json_t *pw_json_vehicle(const struct pw_vehicle *v)
+{
+    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make,
+                     "model", v->model);
+}
+
+json_t *pw_json_intake(const char *intake_json)
+{
+    return intake_json ? json_loads(intake_json, 0, NULL) : json_object();
+}

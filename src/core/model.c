@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,16 +32,28 @@ bool pw_role_parse(const char *s, enum pw_role *out)
     return true;
 }
 
-const char *pw_presence_name(enum pw_state p)
+static const char *const channel_kinds[PW_CHANNEL_KINDS] = {"presence", "mechanic", "session"};
+
+const char *pw_channel_kind_name(enum pw_channel kind)
+{
+    return channel_kinds[kind];
+}
+
+void pw_channel_name(enum pw_channel kind, const char *id, char out[PW_CHANNEL_LEN])
+{
+    snprintf(out, PW_CHANNEL_LEN, "%s:%s", channel_kinds[kind], id);
+}
+
+const char *pw_presence_name(enum pw_presence_state p)
 {
     return presence_names[p];
 }
 
-bool pw_presence_parse(const char *s, enum pw_state *out)
+bool pw_presence_parse(const char *s, enum pw_presence_state *out)
 {
     int v;
     if (!parse(presence_names, 3, s, &v)) return false;
-    *out = (enum pw_state)v;
+    *out = (enum pw_presence_state)v;
     return true;
 }
 

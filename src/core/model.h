@@ -8,15 +8,24 @@
 #include "core/util.h"
 
 enum pw_role { PW_ROLE_CUSTOMER, PW_ROLE_MECHANIC, PW_ROLE_ADMIN };
-enum pw_state { PW_OFFLINE, PW_ONLINE, PW_BUSY };
+enum pw_presence_state { PW_OFFLINE, PW_ONLINE, PW_BUSY };
 enum pw_mechanic_status { PW_MECH_PENDING, PW_MECH_APPROVED, PW_MECH_SUSPENDED };
 
 const char *pw_role_name(enum pw_role r);
 bool pw_role_parse(const char *s, enum pw_role *out);
-const char *pw_presence_name(enum pw_state p);
-bool pw_presence_parse(const char *s, enum pw_state *out);
+const char *pw_presence_name(enum pw_presence_state p);
+bool pw_presence_parse(const char *s, enum pw_presence_state *out);
 const char *pw_mechanic_status_name(enum pw_mechanic_status s);
 bool pw_mechanic_status_parse(const char *s, enum pw_mechanic_status *out);
+
+/* The stream channels an event is published on (SPEC §4.4): "presence:<mechanic id>",
+ * "mechanic:<mechanic id>" (that mechanic's offers), "session:<session id>". Every name is
+ * made here; "admin" (the rollout) has no id. */
+enum pw_channel { PW_CHANNEL_PRESENCE, PW_CHANNEL_MECHANIC, PW_CHANNEL_SESSION, PW_CHANNEL_KINDS };
+#define PW_CHANNEL_LEN (PW_ID_LEN + 16)
+void pw_channel_name(enum pw_channel kind, const char *id, char out[PW_CHANNEL_LEN]);
+/* "presence", "mechanic", "session": also the kinds of stream (sse.h), one per channel kind */
+const char *pw_channel_kind_name(enum pw_channel kind);
 
 #define PW_EMAIL_MAX 254
 #define PW_NAME_MAX 120
@@ -58,7 +67,7 @@ struct pw_mechanic {
     char country[PW_CITY_MAX + 1];
     enum pw_mechanic_status status;
     bool can_accept_sessions;
-    enum pw_state presence;
+    enum pw_presence_state presence;
     int64_t last_seen_at; /* ms since the epoch, 0 = never */
 };
 

@@ -13,7 +13,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/metrics.h"
+#include "core/request_metrics.h"
 #include "core/model.h"
 #include "core/query.h"
 #include "core/watch.h"

@@ -24,7 +24,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/metrics.h"
+#include "core/request_metrics.h"
 #include "http/http.h"
 
 #define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
@@ -243,7 +243,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_request *r = *con_cls;
     if (!r) return;
     if (r->path)
-        pw_metrics_request(&r->server->metrics, r->route, r->status,
+        pw_request_metrics_add(&r->server->metrics, r->route, r->status,
                            pw_monotonic_us() - r->started_us);
     if (r->path && pw_log_enabled(PW_LOG_INFO)) {
         static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};

@@ -13,7 +13,7 @@ struct pw_dir_city {
     UT_hash_handle hh;
 };
 
-struct pw_directory {
+struct pw_dir {
     struct pw_dir_mechanic *by_id;
     struct pw_dir_mechanic **all; /* every mechanic, in insertion order */
     size_t n, cap;
@@ -22,12 +22,12 @@ struct pw_directory {
     uint64_t generation;
 };
 
-struct pw_directory *pw_directory_new(void)
+struct pw_dir *pw_dir_new(void)
 {
-    return calloc(1, sizeof(struct pw_directory));
+    return calloc(1, sizeof(struct pw_dir));
 }
 
-void pw_directory_free(struct pw_directory *d)
+void pw_dir_free(struct pw_dir *d)
 {
     if (!d) return;
     HASH_CLEAR(hh, d->by_id);
@@ -60,7 +60,7 @@ static void city_leave(struct pw_dir_mechanic *dm)
     dm->city = NULL;
 }
 
-static void city_join(struct pw_directory *d, struct pw_dir_mechanic *dm)
+static void city_join(struct pw_dir *d, struct pw_dir_mechanic *dm)
 {
     struct pw_dir_city *c;
     HASH_FIND_STR(d->cities, dm->city_lc, c);
@@ -83,7 +83,7 @@ static void city_join(struct pw_directory *d, struct pw_dir_mechanic *dm)
 
 /* Recomputes what is derived from the profile: lower-case keys, the city index, and the
  * version that invalidates the cached JSON. */
-static void derive(struct pw_directory *d, struct pw_dir_mechanic *dm)
+static void derive(struct pw_dir *d, struct pw_dir_mechanic *dm)
 {
     city_leave(dm);
     pw_ascii_lower(dm->m.city, dm->city_lc, sizeof dm->city_lc);
@@ -93,9 +93,9 @@ static void derive(struct pw_directory *d, struct pw_dir_mechanic *dm)
     dm->version++;
 }
 
-pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m)
+pw_err pw_dir_put(struct pw_dir *d, const struct pw_mechanic *m)
 {
-    struct pw_dir_mechanic *dm = pw_directory_get(d, m->id);
+    struct pw_dir_mechanic *dm = pw_dir_get(d, m->id);
     if (!dm) {
         if (d->n == d->cap) {
             size_t cap = d->cap ? d->cap * 2 : 64;
@@ -122,11 +122,11 @@ pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m)
 
 static void load_one(void *ctx, const struct pw_mechanic *m)
 {
-    pw_directory_put(ctx, m);
+    pw_dir_put(ctx, m);
 }
 
 struct delay_acc {
-    struct pw_directory *d;
+    struct pw_dir *d;
     char id[PW_ID_LEN + 1];
     int64_t delays[50];
     int n;
@@ -134,7 +134,7 @@ struct delay_acc {
 
 static void flush_delays(struct delay_acc *a)
 {
-    if (a->n) pw_directory_set_delays(a->d, a->id, a->delays, a->n);
+    if (a->n) pw_dir_set_delays(a->d, a->id, a->delays, a->n);
     a->n = 0;
 }
 
@@ -148,7 +148,7 @@ static void load_delay(void *ctx, const char *id, int64_t delay_ms)
     if (a->n < 50) a->delays[a->n++] = delay_ms;
 }
 
-pw_err pw_directory_load(struct pw_directory *d, struct store *st)
+pw_err pw_dir_load(struct pw_dir *d, struct store *st)
 {
     pw_err e = store_mechanics_each(st, load_one, d);
     if (e) return e;
@@ -161,30 +161,30 @@ pw_err pw_directory_load(struct pw_directory *d, struct store *st)
     return e;
 }
 
-struct pw_dir_mechanic *pw_directory_get(struct pw_directory *d, const char *id)
+struct pw_dir_mechanic *pw_dir_get(struct pw_dir *d, const char *id)
 {
     struct pw_dir_mechanic *dm;
     HASH_FIND_STR(d->by_id, id, dm);
     return dm;
 }
 
-size_t pw_directory_count(const struct pw_directory *d)
+size_t pw_dir_count(const struct pw_dir *d)
 {
     return d->n;
 }
 
-void pw_directory_each(struct pw_directory *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
+void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
                        void *ctx)
 {
     for (size_t i = 0; i < d->n; i++) fn(ctx, d->all[i]);
 }
 
-uint64_t pw_directory_generation(const struct pw_directory *d)
+uint64_t pw_dir_generation(const struct pw_dir *d)
 {
     return d->generation;
 }
 
-void pw_directory_touch(struct pw_directory *d)
+void pw_dir_touch(struct pw_dir *d)
 {
     d->generation++;
 }
@@ -216,7 +216,7 @@ static bool has_brand(const struct pw_dir_mechanic *dm, const char *make_lc)
     return false;
 }
 
-void pw_directory_query(struct pw_directory *d, const struct pw_dir_query *q,
+void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q,
                         struct pw_dir_result *out)
 {
     char city_lc[PW_CITY_MAX + 1] = "", make_lc[PW_TAG_MAX + 1] = "";
@@ -259,10 +259,10 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void pw_directory_set_delays(struct pw_directory *d, const char *id, const int64_t *delays_ms,
+void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms,
                              int n)
 {
-    struct pw_dir_mechanic *dm = pw_directory_get(d, id);
+    struct pw_dir_mechanic *dm = pw_dir_get(d, id);
     if (!dm) return;
     int64_t sorted[50];
     if (n > 50) n = 50;
@@ -343,15 +343,15 @@ json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *dm)
     return o;
 }
 
-void pw_directory_add_delay(struct pw_directory *d, const char *id, int64_t delay_ms)
+void pw_dir_add_delay(struct pw_dir *d, const char *id, int64_t delay_ms)
 {
-    struct pw_dir_mechanic *dm = pw_directory_get(d, id);
+    struct pw_dir_mechanic *dm = pw_dir_get(d, id);
     if (!dm) return;
     int64_t newest[50];
     int n = dm->accepted_count < 50 ? dm->accepted_count + 1 : 50;
     newest[0] = delay_ms;
     memcpy(newest + 1, dm->delays, (size_t)(n - 1) * sizeof *newest);
-    pw_directory_set_delays(d, id, newest, n);
+    pw_dir_set_delays(d, id, newest, n);
 }
 
 bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const char *make)
@@ -363,14 +363,14 @@ bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const c
     return has_brand(m, make_lc);
 }
 
-struct pw_dir_mechanic *pw_directory_merge(struct pw_directory *d, const struct pw_mechanic *m,
+struct pw_dir_mechanic *pw_dir_merge(struct pw_dir *d, const struct pw_mechanic *m,
                                            enum pw_mechanic_status *old_status)
 {
-    struct pw_dir_mechanic *dm = pw_directory_get(d, m->id);
+    struct pw_dir_mechanic *dm = pw_dir_get(d, m->id);
     *old_status = dm ? dm->m.status : m->status;
     if (!dm) {
-        if (pw_directory_put(d, m) != PW_OK) return NULL;
-        return pw_directory_get(d, m->id);
+        if (pw_dir_put(d, m) != PW_OK) return NULL;
+        return pw_dir_get(d, m->id);
     }
     struct pw_mechanic merged = *m;
     merged.presence = dm->m.presence;
@@ -401,10 +401,10 @@ const char *pw_dir_mechanic_text(struct pw_dir_mechanic *m, size_t *len)
     return m->json;
 }
 
-char *pw_directory_answer(struct pw_directory *d, const struct pw_dir_query *q, size_t *len)
+char *pw_dir_answer(struct pw_dir *d, const struct pw_dir_query *q, size_t *len)
 {
     struct pw_dir_result res;
-    pw_directory_query(d, q, &res);
+    pw_dir_search(d, q, &res);
     size_t cap = 64, used = 0;
     const char *parts[50];
     size_t lens[50];

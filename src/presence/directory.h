@@ -36,7 +36,7 @@ struct pw_dir_mechanic {
     UT_hash_handle hh; /* by id */
 };
 
-struct pw_directory;
+struct pw_dir;
 struct pw_dir_city;
 
 struct pw_dir_query {
@@ -54,35 +54,35 @@ struct pw_dir_result {
     int online; /* of those, online */
 };
 
-struct pw_directory *pw_directory_new(void);
-void pw_directory_free(struct pw_directory *d);
-pw_err pw_directory_load(struct pw_directory *d, struct store *st);
+struct pw_dir *pw_dir_new(void);
+void pw_dir_free(struct pw_dir *d);
+pw_err pw_dir_load(struct pw_dir *d, struct store *st);
 /* Adds or replaces one mechanic (after it was written to the database). */
-pw_err pw_directory_put(struct pw_directory *d, const struct pw_mechanic *m);
-struct pw_dir_mechanic *pw_directory_get(struct pw_directory *d, const char *id);
+pw_err pw_dir_put(struct pw_dir *d, const struct pw_mechanic *m);
+struct pw_dir_mechanic *pw_dir_get(struct pw_dir *d, const char *id);
 /* Takes a mechanic as stored by someone else (the command line): profile and status from m,
  * presence and last_seen_at stay this process's. Returns the entry; *old_status is what it
  * was (or m's status for a new one). */
-struct pw_dir_mechanic *pw_directory_merge(struct pw_directory *d, const struct pw_mechanic *m,
+struct pw_dir_mechanic *pw_dir_merge(struct pw_dir *d, const struct pw_mechanic *m,
                                            enum pw_mechanic_status *old_status);
-size_t pw_directory_count(const struct pw_directory *d);
+size_t pw_dir_count(const struct pw_dir *d);
 /* Visits every mechanic (any status). */
-void pw_directory_each(struct pw_directory *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
+void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
                        void *ctx);
 
-uint64_t pw_directory_generation(const struct pw_directory *d);
-void pw_directory_touch(struct pw_directory *d); /* something shown changed */
+uint64_t pw_dir_generation(const struct pw_dir *d);
+void pw_dir_touch(struct pw_dir *d); /* something shown changed */
 
 /* Listed = what customers may see and book: approved and able to accept sessions. */
 bool pw_dir_listed(const struct pw_dir_mechanic *m);
 /* Directory order: online first, rating, completed sessions (both descending), then id. */
 int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechanic *b);
 
-void pw_directory_query(struct pw_directory *d, const struct pw_dir_query *q,
+void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q,
                         struct pw_dir_result *out);
 /* The whole answer of GET /api/mechanics/available as JSON text (malloc'd), built from the
  * mechanics' cached fragments: {"mechanics":[...],"total":N,"online":K}. */
-char *pw_directory_answer(struct pw_directory *d, const struct pw_dir_query *q, size_t *len);
+char *pw_dir_answer(struct pw_dir *d, const struct pw_dir_query *q, size_t *len);
 
 /* avgResponseTime of SPEC §4.1. */
 int pw_dir_avg_response_min(const struct pw_dir_mechanic *m);
@@ -96,10 +96,10 @@ const char *pw_dir_mechanic_text(struct pw_dir_mechanic *m, size_t *len);
 json_t *pw_dir_presence_json(const struct pw_dir_mechanic *m);
 
 /* Records accepted-offer delays (from the store, newest first) to compute response_min. */
-void pw_directory_set_delays(struct pw_directory *d, const char *id, const int64_t *delays_ms,
+void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms,
                              int n);
 /* One more accepted offer: the oldest of 50 drops out. */
-void pw_directory_add_delay(struct pw_directory *d, const char *id, int64_t delay_ms);
+void pw_dir_add_delay(struct pw_dir *d, const char *id, int64_t delay_ms);
 /* Whether m may take a session for a vehicle of this make (specialist: a brand match). */
 bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const char *make);
 

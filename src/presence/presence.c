@@ -9,12 +9,7 @@
 #include "core/log.h"
 #include "store/store.h"
 
-void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16])
-{
-    snprintf(out, PW_ID_LEN + 16, "presence:%s", mechanic_id);
-}
-
-char *pw_presence_payload(const char *mechanic_id, enum pw_state to, int64_t last_seen,
+char *pw_presence_payload(const char *mechanic_id, enum pw_presence_state to, int64_t last_seen,
                           const char *reason)
 {
     char iso[PW_ISO_LEN + 1];
@@ -29,7 +24,7 @@ char *pw_presence_payload(const char *mechanic_id, enum pw_state to, int64_t las
 
 /* unseen_before > 0: a timeout, which only happens if no node has seen the mechanic since
  * (the stored last_seen_at is checked in the same UPDATE); PW_ETAKEN otherwise. */
-static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
                      const char *reason, bool force, int64_t unseen_before)
 {
     if (m->m.presence == to && !force) return PW_OK;
@@ -41,8 +36,8 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
 
     char *text = pw_presence_payload(m->m.id, to, last_seen, reason);
     if (!text) return PW_EINTERNAL;
-    char channel[PW_ID_LEN + 16];
-    pw_presence_channel(m->m.id, channel);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_PRESENCE, m->m.id, channel);
     struct store_event ev = {
         .type = "presence", .channel = channel, .payload = text, .created_at = now};
     /* committed, the event is published by the store's sink (cluster/follow.c) */
@@ -50,12 +45,12 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
     free(text);
     if (e) return e;
     /* the database has it: now memory follows */
-    enum pw_state from = m->m.presence;
+    enum pw_presence_state from = m->m.presence;
     m->m.presence = to;
     m->m.last_seen_at = last_seen;
     m->seen_dirty = false;
     m->seen_written = now;
-    pw_directory_touch(p->dir);
+    pw_dir_touch(p->dir);
     p->changes++;
     pw_log(PW_LOG_INFO, "presence",
            json_pack("{s:s, s:s, s:s, s:I}", "mechanic_id", m->m.id, "presence",
@@ -64,20 +59,20 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_s
     return PW_OK;
 }
 
-pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
                           const char *reason)
 {
     return change(p, m, to, reason, false, 0);
 }
 
-pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
                             const char *reason)
 {
     return change(p, m, to, reason, true, 0);
 }
 
 pw_err pw_presence_set_manual(struct pw_presence *p, struct pw_dir_mechanic *m,
-                              enum pw_state to)
+                              enum pw_presence_state to)
 {
     if (to == PW_BUSY) return PW_EINVAL;
     pw_presence_seen(p, m);
@@ -151,9 +146,9 @@ static void sweep_seen(void *ctx, struct pw_dir_mechanic *m)
 int pw_presence_sweep(struct pw_presence *p)
 {
     struct sweep s = {p, pw_clock_now(p->clock), 0};
-    pw_directory_each(p->dir, sweep_timeout, &s); /* each change is its own transaction */
+    pw_dir_each(p->dir, sweep_timeout, &s); /* each change is its own transaction */
     if (store_tx_begin(p->store) == PW_OK) {      /* the refreshes share one */
-        pw_directory_each(p->dir, sweep_seen, &s);
+        pw_dir_each(p->dir, sweep_seen, &s);
         if (store_tx_commit(p->store) != PW_OK)
             pw_log(PW_LOG_ERROR, "presence sweep could not write last_seen_at", NULL);
     }

@@ -17,14 +17,14 @@ struct store;
 
 struct pw_presence {
     struct store *store;
-    struct pw_directory *dir;
+    struct pw_dir *dir;
     const struct pw_clock *clock;
     int64_t timeout_ms;
     uint64_t changes;   /* counters for /metrics */
     uint64_t timeouts;
     /* told after every change is stored and published (routing: late joiners, busy, a
      * preferred mechanic going offline by hand), with the reason the event carries */
-    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_state from, enum pw_state to,
+    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_presence_state from, enum pw_presence_state to,
                       const char *reason);
     void *on_change_ctx;
 };
@@ -37,24 +37,21 @@ struct pw_presence {
 #define PW_REASON_SUSPENDED "suspended"
 
 /* The payload of a presence event (SPEC §4.7), malloc'd. */
-char *pw_presence_payload(const char *mechanic_id, enum pw_state to, int64_t last_seen,
+char *pw_presence_payload(const char *mechanic_id, enum pw_presence_state to, int64_t last_seen,
                           const char *reason);
-
-/* The channel of one mechanic's presence events. */
-void pw_presence_channel(const char *mechanic_id, char out[PW_ID_LEN + 16]);
 
 /* Any change, for any reason: no-op when unchanged (only changes are events). */
 pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
-                          enum pw_state to, const char *reason);
+                          enum pw_presence_state to, const char *reason);
 /* The same, but announced even when the presence stays (a suspension of an offline mechanic
  * still takes them off every list, so subscribers must hear of it). */
-pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_state to,
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
                             const char *reason);
 
 /* The mechanic's own switch: only online/offline, only when approved and able to accept
  * sessions (PW_ENOTAPPROVED), not while busy (PW_EBUSY). */
 pw_err pw_presence_set_manual(struct pw_presence *p, struct pw_dir_mechanic *m,
-                              enum pw_state to);
+                              enum pw_presence_state to);
 
 /* The mechanic did something: refreshes last_seen_at in memory (written by the sweep). */
 void pw_presence_seen(struct pw_presence *p, struct pw_dir_mechanic *m);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "presence/directory.h"
 #include "store/store.h"
@@ -35,25 +36,7 @@ static pw_err finish(struct pw_routing *r, pw_err e)
     return e;
 }
 
-static void mechanic_channel(const char *id, char out[PW_ID_LEN + 16])
-{
-    snprintf(out, PW_ID_LEN + 16, "mechanic:%s", id);
-}
-
-static void session_channel(const char *id, char out[PW_ID_LEN + 16])
-{
-    snprintf(out, PW_ID_LEN + 16, "session:%s", id);
-}
-
-static json_t *iso_or_null(int64_t ms)
-{
-    if (!ms) return json_null();
-    char iso[PW_ISO_LEN + 1];
-    pw_iso8601(ms, iso);
-    return json_string(iso);
-}
-
-/* ---- JSON of sessions and offers ---- */
+/* ---- the offer payload (the API's offer list sends the same) ---- */
 
 struct details {
     struct pw_vehicle vehicle;
@@ -76,121 +59,22 @@ static pw_err load_details(struct pw_routing *r, const struct pw_session *s, str
     return PW_OK;
 }
 
-/* Sets key of o to v, or remembers that v (or o) could not be made: one missing member
- * would be an answer that looks complete but is not. */
-static void set_member(json_t *o, const char *key, json_t *v, bool *ok)
-{
-    if (json_object_set_new(o, key, v) != 0) *ok = false;
-}
-
-static json_t *vehicle_json(const struct pw_vehicle *v)
-{
-    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make,
-                     "model", v->model);
-}
-
-/* The intake as stored, {} when there is none; NULL when it could not be parsed (memory). */
-static json_t *intake_or_empty(const struct pw_session *s)
-{
-    return s->intake_json ? json_loads(s->intake_json, 0, NULL) : json_object();
-}
-
-struct steps {
-    json_t *list;
-    bool ok; /* every step was read back */
-};
-
-static void add_step(void *ctx, const struct store_event *ev)
-{
-    struct steps *st = ctx;
-    if (json_array_append_new(st->list, json_loads(ev->payload, 0, NULL)) != 0) st->ok = false;
-}
-
-/* Every routing step of s so far: exactly what its stream sent, read back from the events
- * (which are never pruned), oldest first. */
-static json_t *steps_json(struct pw_routing *r, const struct pw_session *s, int64_t upto)
-{
-    char channel[PW_ID_LEN + 16];
-    session_channel(s->id, channel);
-    struct steps st = {json_array(), true};
-    if (!st.list) return NULL;
-    if (store_events_of_channel(r->store, channel, "routing", upto, add_step, &st) != PW_OK ||
-        !st.ok) {
-        pw_log(PW_LOG_ERROR, "could not read the steps of a session",
-               json_pack("{s:s}", "session_id", s->id));
-        json_decref(st.list);
-        return NULL;
-    }
-    return st.list;
-}
-
-json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s)
-{
-    return pw_session_json_upto(r, s, INT64_MAX);
-}
-
-json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, int64_t upto)
-{
-    struct details d;
-    if (load_details(r, s, &d) != PW_OK) return NULL;
-    const char *routing = s->priority_routing ? "priority_broadcast" : "broadcast";
-    const char *preferred = s->preferred_mechanic_id[0] ? s->preferred_mechanic_id : NULL;
-    json_t *assigned = json_null();
-    if (s->assigned_mechanic_id[0]) {
-        const struct pw_dir_mechanic *m = pw_directory_get(r->dir, s->assigned_mechanic_id);
-        if (m) /* NULL when it cannot be made: json_pack below fails on it */
-            assigned = json_pack("{s:s, s:s, s:s?, s:f}", "id", m->m.id, "name", m->m.name,
-                                 "profile_photo_url",
-                                 m->m.profile_photo_url[0] ? m->m.profile_photo_url : NULL,
-                                 "rating", m->m.rating_tenths / 10.0);
-    }
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:{s:s, s:s}, s:b, s:I, s:{s:s, s:s, s:I}, s:s?, s:s,"
-        " s:{s:s?, s:s}, s:o, s:o}",
-        "id", s->id, "state", pw_session_state_name(s->state), "customer_id", s->customer_id,
-        "vehicle", vehicle_json(&d.vehicle), "plan", "slug", s->plan_slug, "name", d.plan.name,
-        "is_specialist", s->is_specialist, "price_cents", (json_int_t)s->price_cents, "payment",
-        "method", s->payment_method, "status", s->payment_status, "amount_cents",
-        (json_int_t)s->price_cents, "preferred_mechanic_id", preferred, "routing_type", routing,
-        "metadata", "preferred_mechanic_id", preferred, "routing_type", routing, "intake",
-        intake_or_empty(s), "assigned_mechanic", assigned);
-    bool ok = true;
-    set_member(o, "created_at", iso_or_null(s->created_at), &ok);
-    set_member(o, "priority_ends_at", iso_or_null(s->priority_routing ? s->priority_ends_at : 0), &ok);
-    set_member(o, "expires_at", iso_or_null(s->expires_at), &ok);
-    set_member(o, "accepted_at", iso_or_null(s->accepted_at), &ok);
-    set_member(o, "ended_at", iso_or_null(s->ended_at), &ok);
-    set_member(o, "checkout_url",
-               s->state == PW_SESSION_AWAITING_PAYMENT && s->checkout_url
-                   ? json_string(s->checkout_url)
-                   : json_null(),
-               &ok);
-    set_member(o, "outcome", s->outcome[0] ? json_string(s->outcome) : json_null(), &ok);
-    set_member(o, "rating", s->rating_score >= 0 ? json_integer(s->rating_score) : json_null(), &ok);
-    set_member(o, "steps", steps_json(r, s, upto), &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 static json_t *offer_json_with(const struct pw_session *s, const struct pw_offer *o,
                                const struct details *d)
 {
-    json_t *intake = intake_or_empty(s);
+    json_t *intake = pw_json_intake(s->intake_json);
     const char *concern = json_string_value(json_object_get(intake, "concern"));
     json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s}", "session_id",
                           s->id, "kind", pw_offer_kind_name(o->kind), "offered_at",
-                          iso_or_null(o->offered_at), "expires_at", iso_or_null(o->expires_at),
-                          "vehicle", vehicle_json(&d->vehicle), "plan", "slug", d->plan.slug,
+                          pw_json_iso_or_null(o->offered_at), "expires_at", pw_json_iso_or_null(o->expires_at),
+                          "vehicle", pw_json_vehicle(&d->vehicle), "plan", "slug", d->plan.slug,
                           "name", d->plan.name, "is_specialist", s->is_specialist, "concern",
                           concern ? concern : "", "customer_first_name", d->first_name);
     json_decref(intake);
     return j;
 }
 
-json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o)
+json_t *pw_routing_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o)
 {
     struct details d;
     if (load_details(r, s, &d) != PW_OK) return NULL;
@@ -202,17 +86,17 @@ json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const st
 static pw_err step(struct pw_routing *r, const struct pw_session *s,
                    const char *name, const struct pw_dir_mechanic *m, int count)
 {
-    char channel[PW_ID_LEN + 16];
-    session_channel(s->id, channel);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_SESSION, s->id, channel);
     char at[PW_ISO_LEN + 1];
     pw_iso8601(pw_clock_now(r->clock), at);
     json_t *p = json_pack("{s:s, s:s, s:s}", "session_id", s->id, "step", name, "at", at);
     bool ok = true;
     if (m) {
-        set_member(p, "mechanic_id", json_string(m->m.id), &ok);
-        set_member(p, "mechanic_name", json_string(m->m.name), &ok);
+        pw_json_set(p, "mechanic_id", json_string(m->m.id), &ok);
+        pw_json_set(p, "mechanic_name", json_string(m->m.name), &ok);
     }
-    if (count >= 0) set_member(p, "count", json_integer(count), &ok);
+    if (count >= 0) pw_json_set(p, "count", json_integer(count), &ok);
     if (!ok) { /* a step without its mechanic is not the step that happened */
         json_decref(p);
         return PW_EINTERNAL;
@@ -232,16 +116,16 @@ static pw_err send_offer(struct pw_routing *r, const struct pw_session *s,
     snprintf(o.mechanic_id, sizeof o.mechanic_id, "%s", m->m.id);
     pw_err e = store_offer_insert(r->store, &o);
     if (e) return e;
-    char channel[PW_ID_LEN + 16];
-    mechanic_channel(m->m.id, channel);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_MECHANIC, m->m.id, channel);
     return emit(r, "offer", channel, offer_json_with(s, &o, d));
 }
 
 static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id,
                           const char *session_id, const char *type, const char *reason)
 {
-    char channel[PW_ID_LEN + 16];
-    mechanic_channel(mechanic_id, channel);
+    char channel[PW_CHANNEL_LEN];
+    pw_channel_name(PW_CHANNEL_MECHANIC, mechanic_id, channel);
     json_t *p = reason ? json_pack("{s:s, s:s}", "session_id", session_id, "reason", reason)
                        : json_pack("{s:s}", "session_id", session_id);
     return emit(r, type, channel, p);
@@ -332,7 +216,7 @@ static pw_err broadcast(struct pw_routing *r, const struct pw_session *s)
     e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
     if (!e) e = taken.err;
     struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
-    if (!e) pw_directory_each(r->dir, consider, &c);
+    if (!e) pw_dir_each(r->dir, consider, &c);
     if (!e) e = c.err;
     if (c.n) qsort(c.list, c.n, sizeof *c.list, rank_cmp); /* nobody online: list is NULL */
     int count = 0;
@@ -350,7 +234,7 @@ static pw_err start_routing(struct pw_routing *r, struct pw_session *s)
 {
     int64_t now = pw_clock_now(r->clock);
     struct pw_dir_mechanic *pref =
-        s->priority_routing ? pw_directory_get(r->dir, s->preferred_mechanic_id) : NULL;
+        s->priority_routing ? pw_dir_get(r->dir, s->preferred_mechanic_id) : NULL;
     bool priority = pref && pref->m.presence != PW_BUSY && pw_dir_listed(pref);
     struct store_transition t = {.from = MASK(PW_SESSION_AWAITING_PAYMENT),
                                  .to = priority ? PW_SESSION_PRIORITY : PW_SESSION_BROADCAST,
@@ -422,7 +306,7 @@ static pw_err end_priority(struct pw_routing *r, struct pw_session *s, const cha
     pw_err e = store_session_transition(r->store, s->id, &t);
     if (e) return e; /* PW_ETAKEN: someone else ended it first */
     s->state = PW_SESSION_BROADCAST;
-    struct pw_dir_mechanic *pref = pw_directory_get(r->dir, s->preferred_mechanic_id);
+    struct pw_dir_mechanic *pref = pw_dir_get(r->dir, s->preferred_mechanic_id);
     int closed = 0;
     e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, close_as, t.at, &closed);
     if (!e && closed) e = tell_holder(r, s->preferred_mechanic_id, s->id, "offer_withdrawn",
@@ -547,7 +431,7 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
     free(h.ids);
     if ((e = finish(r, e))) goto out;
     r->accepted++;
-    pw_directory_add_delay(r->dir, m->m.id, now - o.offered_at);
+    pw_dir_add_delay(r->dir, m->m.id, now - o.offered_at);
     /* presence follows the committed accept (pw_routing_init repairs a crash in between) */
     pw_presence_change(r->presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED);
 out:
@@ -657,8 +541,8 @@ static void collect_preferred(void *ctx, const struct pw_session *s)
     if (strcmp(s->preferred_mechanic_id, c->m->m.id) == 0) collect_session(ctx, s);
 }
 
-void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,
-                                 enum pw_state to, const char *reason)
+void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_presence_state from,
+                                 enum pw_presence_state to, const char *reason)
 {
     (void)from;
     struct pw_routing *r = ctx;
@@ -771,7 +655,7 @@ struct repair {
 static void repair_accepted(void *ctx, const struct pw_session *s)
 {
     struct repair *rp = ctx;
-    struct pw_dir_mechanic *m = pw_directory_get(rp->r->dir, s->assigned_mechanic_id);
+    struct pw_dir_mechanic *m = pw_dir_get(rp->r->dir, s->assigned_mechanic_id);
     if (!m) return;
     if (m->m.presence != PW_BUSY)
         pw_presence_change(rp->r->presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED);
@@ -791,7 +675,7 @@ pw_err pw_routing_init(struct pw_routing *r)
     struct repair rp = {.r = r};
     pw_err e = store_sessions_in_state(r->store, PW_SESSION_ACCEPTED, repair_accepted, &rp);
     if (!e) e = rp.busy.err; /* an incomplete list would set a working mechanic offline */
-    if (!e) pw_directory_each(r->dir, repair_idle, &rp);
+    if (!e) pw_dir_each(r->dir, repair_idle, &rp);
     free(rp.busy.ids);
     if (!e) pw_routing_tick(r);
     return e;

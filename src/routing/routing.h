@@ -22,11 +22,11 @@
 #include "presence/presence.h"
 
 struct store;
-struct pw_directory;
+struct pw_dir;
 
 struct pw_routing {
     struct store *store;
-    struct pw_directory *dir;
+    struct pw_dir *dir;
     struct pw_presence *presence;
     const struct pw_clock *clock;
     int64_t priority_window_ms;
@@ -76,16 +76,11 @@ void pw_routing_withdraw_offers(struct pw_routing *r, struct pw_dir_mechanic *m)
 /* The presence hook: late joiners of broadcasts, and priority windows of a mechanic who
  * became busy or switched themself offline by hand (reason "manual": a decline; a timeout
  * leaves the window open). Only the process that made the change calls it. */
-void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_state from,
-                                 enum pw_state to, const char *reason);
+void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_presence_state from,
+                                 enum pw_presence_state to, const char *reason);
 
-/* The session object of SPEC §4.7 (checkout_url only while unpaid), with its "steps": the
- * payloads of its routing events, oldest first (one query). */
-json_t *pw_session_json(struct pw_routing *r, const struct pw_session *s);
-/* The same with only the steps up to event upto (a stream's snapshot: the later ones follow
- * as events). */
-json_t *pw_session_json_upto(struct pw_routing *r, const struct pw_session *s, int64_t upto);
-/* The offer event payload of SPEC §4.7. */
-json_t *pw_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o);
+/* The offer event payload of SPEC §4.7 (the API lists offers in the same shape). */
+json_t *pw_routing_offer_json(struct pw_routing *r, const struct pw_session *s,
+                              const struct pw_offer *o);
 
 #endif

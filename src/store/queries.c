@@ -422,7 +422,7 @@ static pw_err q_accept_delays_each(struct store *st, int per_mechanic, store_del
     return loop_end(st, q, e);
 }
 
-static pw_err q_presence_set(struct store *st, const char *mechanic_id, enum pw_state presence,
+static pw_err q_presence_set(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
                              int64_t last_seen_at, int64_t unseen_before)
 {
     const struct db_ops *d = st->db;

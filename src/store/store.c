@@ -140,7 +140,7 @@ pw_err store_event_append(struct store *st, struct store_event *ev)
     return PW_OK;
 }
 
-pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_state presence,
+pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
                            int64_t last_seen_at, int64_t unseen_before, struct store_event *ev)
 {
     bool outermost = st->depth == 0;

@@ -83,7 +83,7 @@ struct store_ops {
     /* Sets presence and last_seen_at (the event is store.c's). With unseen_before > 0 only
      * an online mechanic last seen before it changes, else PW_ETAKEN (a timeout that another
      * node's sighting has made void). */
-    pw_err (*presence_set)(struct store *st, const char *mechanic_id, enum pw_state presence,
+    pw_err (*presence_set)(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
                            int64_t last_seen_at, int64_t unseen_before);
     pw_err (*last_seen_save)(struct store *st, const char *mechanic_id, int64_t last_seen_at);
 
@@ -226,7 +226,7 @@ pw_err store_mechanic_insert(struct store *st, const struct pw_mechanic *m);
 pw_err store_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx);
 pw_err store_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn, void *ctx);
 /* A presence change and its event, in one transaction (see presence_set for unseen_before). */
-pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_state presence,
+pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
                            int64_t last_seen_at, int64_t unseen_before, struct store_event *ev);
 pw_err store_mechanic_get(struct store *st, const char *id, struct pw_mechanic *out);
 pw_err store_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at);

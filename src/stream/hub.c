@@ -11,7 +11,7 @@ struct channel;
 
 struct link { /* one subscriber on one channel */
     struct channel *ch;
-    struct pw_sub *sub;
+    struct pw_hub_sub *sub;
     struct link *prev, *next; /* in ch->links */
 };
 
@@ -21,26 +21,26 @@ struct channel {
     UT_hash_handle hh;
 };
 
-struct pw_sub {
+struct pw_hub_sub {
     struct pw_hub *hub;
-    pw_sub_wake_fn wake;
+    pw_hub_wake_fn wake;
     void *wake_ctx;
     struct link *links; /* array of nlinks */
     unsigned nlinks, caplinks;
-    struct pw_event **q; /* ring of queued events */
+    struct pw_hub_event **q; /* ring of queued events */
     unsigned qhead, qlen, qcap;
     size_t qoffset; /* bytes of q[qhead] already read */
     size_t qbytes;  /* bytes not yet read */
     int64_t last_push;
     bool overflowed, closing;
-    struct pw_sub *prev, *next; /* in hub->subs */
+    struct pw_hub_sub *prev, *next; /* in hub->subs */
 };
 
 struct pw_hub {
     struct channel *channels;
-    struct pw_sub *subs;
+    struct pw_hub_sub *subs;
     size_t nsubs;
-    struct pw_event **ring;
+    struct pw_hub_event **ring;
     size_t ring_cap, ring_head, ring_len;
     int64_t floor, latest;
     int64_t now; /* the last tick's time: when a subscriber last had something queued */
@@ -49,11 +49,11 @@ struct pw_hub {
 
 /* ---- events ---- */
 
-struct pw_event *pw_event_new(int64_t seq, const char *type, const char *channel,
+struct pw_hub_event *pw_hub_event_new(int64_t seq, const char *type, const char *channel,
                               const char *payload, int64_t created_at)
 {
     int n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, payload);
-    struct pw_event *e = malloc(sizeof *e + (size_t)n + 1);
+    struct pw_hub_event *e = malloc(sizeof *e + (size_t)n + 1);
     if (!e) return NULL;
     snprintf(e->frame, (size_t)n + 1, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type,
              payload);
@@ -72,9 +72,9 @@ struct pw_event *pw_event_new(int64_t seq, const char *type, const char *channel
     return e;
 }
 
-struct pw_event *pw_event_raw(const char *bytes, size_t len)
+struct pw_hub_event *pw_hub_event_raw(const char *bytes, size_t len)
 {
-    struct pw_event *e = malloc(sizeof *e + len + 1);
+    struct pw_hub_event *e = malloc(sizeof *e + len + 1);
     if (!e) return NULL;
     memcpy(e->frame, bytes, len);
     e->frame[len] = '\0';
@@ -87,12 +87,12 @@ struct pw_event *pw_event_raw(const char *bytes, size_t len)
     return e;
 }
 
-void pw_event_ref(struct pw_event *e)
+void pw_hub_event_ref(struct pw_hub_event *e)
 {
     e->refs++;
 }
 
-void pw_event_unref(struct pw_event *e)
+void pw_hub_event_unref(struct pw_hub_event *e)
 {
     if (!e || --e->refs > 0) return;
     free(e->type);
@@ -120,29 +120,29 @@ struct pw_hub *pw_hub_new(size_t ring_capacity, int64_t floor)
 void pw_hub_free(struct pw_hub *h)
 {
     if (!h) return;
-    while (h->subs) pw_sub_free(h->subs);
+    while (h->subs) pw_hub_sub_free(h->subs);
     for (size_t i = 0; i < h->ring_len; i++)
-        pw_event_unref(h->ring[(h->ring_head + i) % h->ring_cap]);
+        pw_hub_event_unref(h->ring[(h->ring_head + i) % h->ring_cap]);
     free(h->ring);
     free(h);
 }
 
-static void ring_append(struct pw_hub *h, struct pw_event *ev)
+static void ring_append(struct pw_hub *h, struct pw_hub_event *ev)
 {
     if (h->ring_len == h->ring_cap) { /* the oldest leaves: replay now starts after it */
-        struct pw_event *old = h->ring[h->ring_head];
+        struct pw_hub_event *old = h->ring[h->ring_head];
         h->floor = old->seq;
-        pw_event_unref(old);
+        pw_hub_event_unref(old);
         h->ring_head = (h->ring_head + 1) % h->ring_cap;
         h->ring_len--;
     }
-    pw_event_ref(ev);
+    pw_hub_event_ref(ev);
     h->ring[(h->ring_head + h->ring_len) % h->ring_cap] = ev;
     h->ring_len++;
     if (ev->seq > h->latest) h->latest = ev->seq;
 }
 
-void pw_hub_remember(struct pw_hub *h, struct pw_event *ev)
+void pw_hub_remember(struct pw_hub *h, struct pw_hub_event *ev)
 {
     /* the oldest event loaded defines what can be replayed */
     if (h->ring_len == 0) h->floor = ev->seq - 1;
@@ -157,7 +157,7 @@ void pw_hub_counters(const struct pw_hub *h, uint64_t *published, uint64_t *deli
     *dropped = h->dropped;
 }
 
-size_t pw_hub_publish(struct pw_hub *h, struct pw_event *ev)
+size_t pw_hub_publish(struct pw_hub *h, struct pw_hub_event *ev)
 {
     h->published++;
     ring_append(h, ev);
@@ -168,7 +168,7 @@ size_t pw_hub_publish(struct pw_hub *h, struct pw_event *ev)
     struct link *l;
     DL_FOREACH(ch->links, l)
     {
-        pw_sub_push(l->sub, ev);
+        pw_hub_sub_push(l->sub, ev);
         n++;
     }
     return n;
@@ -194,14 +194,14 @@ bool pw_hub_can_replay(const struct pw_hub *h, int64_t last_id)
     return last_id >= h->floor && last_id <= h->latest;
 }
 
-static bool sub_on_channel(const struct pw_sub *s, const char *name)
+static bool sub_on_channel(const struct pw_hub_sub *s, const char *name)
 {
     for (unsigned i = 0; i < s->nlinks; i++)
         if (strcmp(s->links[i].ch->name, name) == 0) return true;
     return false;
 }
 
-size_t pw_hub_replay(struct pw_hub *h, struct pw_sub *sub, int64_t last_id)
+size_t pw_hub_replay(struct pw_hub *h, struct pw_hub_sub *sub, int64_t last_id)
 {
     /* binary search for the first remembered event after last_id */
     size_t lo = 0, hi = h->ring_len;
@@ -214,23 +214,23 @@ size_t pw_hub_replay(struct pw_hub *h, struct pw_sub *sub, int64_t last_id)
     }
     size_t n = 0;
     for (size_t i = lo; i < h->ring_len; i++) {
-        struct pw_event *ev = h->ring[(h->ring_head + i) % h->ring_cap];
+        struct pw_hub_event *ev = h->ring[(h->ring_head + i) % h->ring_cap];
         if (sub_on_channel(sub, ev->channel)) {
-            pw_sub_push(sub, ev);
+            pw_hub_sub_push(sub, ev);
             n++;
         }
     }
     return n;
 }
 
-void pw_hub_push_idle(struct pw_hub *h, struct pw_event *ev, int64_t now, int64_t idle_ms)
+void pw_hub_push_idle(struct pw_hub *h, struct pw_hub_event *ev, int64_t now, int64_t idle_ms)
 {
     h->now = now;
-    struct pw_sub *s;
+    struct pw_hub_sub *s;
     DL_FOREACH(h->subs, s)
     {
         if (now - s->last_push >= idle_ms) {
-            pw_sub_push(s, ev);
+            pw_hub_sub_push(s, ev);
             s->last_push = now;
         }
     }
@@ -238,7 +238,7 @@ void pw_hub_push_idle(struct pw_hub *h, struct pw_event *ev, int64_t now, int64_
 
 void pw_hub_close_all(struct pw_hub *h)
 {
-    struct pw_sub *s, *tmp;
+    struct pw_hub_sub *s, *tmp;
     DL_FOREACH_SAFE(h->subs, s, tmp)
     {
         s->closing = true;
@@ -248,9 +248,9 @@ void pw_hub_close_all(struct pw_hub *h)
 
 /* ---- subscribers ---- */
 
-struct pw_sub *pw_sub_new(struct pw_hub *h, pw_sub_wake_fn wake, void *ctx, int64_t now)
+struct pw_hub_sub *pw_hub_sub_new(struct pw_hub *h, pw_hub_wake_fn wake, void *ctx, int64_t now)
 {
-    struct pw_sub *s = calloc(1, sizeof *s);
+    struct pw_hub_sub *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->hub = h;
     s->wake = wake;
@@ -261,7 +261,7 @@ struct pw_sub *pw_sub_new(struct pw_hub *h, pw_sub_wake_fn wake, void *ctx, int6
     return s;
 }
 
-bool pw_sub_add_channel(struct pw_sub *s, const char *name)
+bool pw_hub_sub_add_channel(struct pw_hub_sub *s, const char *name)
 {
     if (sub_on_channel(s, name)) return true;
     if (s->nlinks == s->caplinks) {
@@ -297,14 +297,14 @@ bool pw_sub_add_channel(struct pw_sub *s, const char *name)
     return true;
 }
 
-static void queue_clear(struct pw_sub *s)
+static void queue_clear(struct pw_hub_sub *s)
 {
-    for (unsigned i = 0; i < s->qlen; i++) pw_event_unref(s->q[(s->qhead + i) % s->qcap]);
+    for (unsigned i = 0; i < s->qlen; i++) pw_hub_event_unref(s->q[(s->qhead + i) % s->qcap]);
     s->qhead = s->qlen = 0;
     s->qoffset = s->qbytes = 0;
 }
 
-void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
+void pw_hub_sub_push(struct pw_hub_sub *s, struct pw_hub_event *ev)
 {
     if (s->overflowed) return;
     bool was_empty = s->qlen == 0;
@@ -318,7 +318,7 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
     }
     if (s->qlen == s->qcap) {
         unsigned cap = s->qcap ? s->qcap * 2 : 4;
-        struct pw_event **q = malloc(cap * sizeof *q);
+        struct pw_hub_event **q = malloc(cap * sizeof *q);
         if (!q) {
             queue_clear(s);
             s->overflowed = true;
@@ -331,7 +331,7 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
         s->qcap = cap;
         s->qhead = 0;
     }
-    pw_event_ref(ev);
+    pw_hub_event_ref(ev);
     s->hub->delivered++;
     if (s->hub->now > s->last_push) s->last_push = s->hub->now; /* accurate to one tick */
     s->q[(s->qhead + s->qlen) % s->qcap] = ev;
@@ -340,11 +340,11 @@ void pw_sub_push(struct pw_sub *s, struct pw_event *ev)
     if (was_empty) s->wake(s->wake_ctx);
 }
 
-size_t pw_sub_read(struct pw_sub *s, char *buf, size_t max)
+size_t pw_hub_sub_read(struct pw_hub_sub *s, char *buf, size_t max)
 {
     size_t out = 0;
     while (s->qlen > 0 && out < max) {
-        struct pw_event *ev = s->q[s->qhead];
+        struct pw_hub_event *ev = s->q[s->qhead];
         size_t left = ev->len - s->qoffset;
         size_t n = left < max - out ? left : max - out;
         memcpy(buf + out, ev->frame + s->qoffset, n);
@@ -352,7 +352,7 @@ size_t pw_sub_read(struct pw_sub *s, char *buf, size_t max)
         s->qoffset += n;
         s->qbytes -= n;
         if (s->qoffset == ev->len) {
-            pw_event_unref(ev);
+            pw_hub_event_unref(ev);
             s->qhead = (s->qhead + 1) % s->qcap;
             s->qlen--;
             s->qoffset = 0;
@@ -367,22 +367,22 @@ size_t pw_sub_read(struct pw_sub *s, char *buf, size_t max)
     return out;
 }
 
-bool pw_sub_has_data(const struct pw_sub *s)
+bool pw_hub_sub_has_data(const struct pw_hub_sub *s)
 {
     return s->qlen > 0;
 }
 
-bool pw_sub_overflowed(const struct pw_sub *s)
+bool pw_hub_sub_overflowed(const struct pw_hub_sub *s)
 {
     return s->overflowed;
 }
 
-bool pw_sub_closing(const struct pw_sub *s)
+bool pw_hub_sub_closing(const struct pw_hub_sub *s)
 {
     return s->closing;
 }
 
-void pw_sub_free(struct pw_sub *s)
+void pw_hub_sub_free(struct pw_hub_sub *s)
 {
     if (!s) return;
     struct pw_hub *h = s->hub;

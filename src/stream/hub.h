@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct pw_event {
+struct pw_hub_event {
     int refs;
     int64_t seq; /* 0 for comments and per-connection frames */
     int64_t created_at;
@@ -31,29 +31,29 @@ struct pw_event {
 
 /* A published event: "id: <seq>\nevent: <type>\ndata: <payload>\n\n". payload is one line of
  * JSON (no newline). Returns a reference the caller owns. */
-struct pw_event *pw_event_new(int64_t seq, const char *type, const char *channel,
+struct pw_hub_event *pw_hub_event_new(int64_t seq, const char *type, const char *channel,
                               const char *payload, int64_t created_at);
 /* Raw bytes sent as they are (retry:, comments, a snapshot built for one connection). */
-struct pw_event *pw_event_raw(const char *bytes, size_t len);
-void pw_event_ref(struct pw_event *e);
-void pw_event_unref(struct pw_event *e);
+struct pw_hub_event *pw_hub_event_raw(const char *bytes, size_t len);
+void pw_hub_event_ref(struct pw_hub_event *e);
+void pw_hub_event_unref(struct pw_hub_event *e);
 
 #define PW_SUB_MAX_EVENTS 1024
 #define PW_SUB_MAX_BYTES (256 * 1024)
 
 struct pw_hub;
-struct pw_sub;
+struct pw_hub_sub;
 
-typedef void (*pw_sub_wake_fn)(void *ctx);
+typedef void (*pw_hub_wake_fn)(void *ctx);
 
 struct pw_hub *pw_hub_new(size_t ring_capacity, int64_t floor);
 void pw_hub_free(struct pw_hub *h); /* every subscriber must be gone */
 
 /* Appends ev (the hub takes its own reference) to the replay ring and queues it to the
  * subscribers of ev->channel. Returns how many subscribers it was queued to. */
-size_t pw_hub_publish(struct pw_hub *h, struct pw_event *ev);
+size_t pw_hub_publish(struct pw_hub *h, struct pw_hub_event *ev);
 /* Loads an already-stored event into the ring without delivering it (start-up). */
-void pw_hub_remember(struct pw_hub *h, struct pw_event *ev);
+void pw_hub_remember(struct pw_hub *h, struct pw_hub_event *ev);
 int64_t pw_hub_latest_seq(const struct pw_hub *h);
 int64_t pw_hub_floor(const struct pw_hub *h);
 size_t pw_hub_subscriber_count(const struct pw_hub *h);
@@ -66,23 +66,23 @@ void pw_hub_counters(const struct pw_hub *h, uint64_t *published, uint64_t *deli
 bool pw_hub_can_replay(const struct pw_hub *h, int64_t last_id);
 /* Queues to sub, in order, every remembered event after last_id on one of its channels.
  * Call only when pw_hub_can_replay(). Returns how many. */
-size_t pw_hub_replay(struct pw_hub *h, struct pw_sub *sub, int64_t last_id);
+size_t pw_hub_replay(struct pw_hub *h, struct pw_hub_sub *sub, int64_t last_id);
 
 /* Queues ev to every subscriber that has had nothing queued since `idle_since` (keep-alive
  * comments; also how dead peers of idle streams are found). */
-void pw_hub_push_idle(struct pw_hub *h, struct pw_event *ev, int64_t now, int64_t idle_ms);
+void pw_hub_push_idle(struct pw_hub *h, struct pw_hub_event *ev, int64_t now, int64_t idle_ms);
 /* Marks every subscriber closing and wakes it: streams end once their queue is written. */
 void pw_hub_close_all(struct pw_hub *h);
 
-struct pw_sub *pw_sub_new(struct pw_hub *h, pw_sub_wake_fn wake, void *ctx, int64_t now);
-bool pw_sub_add_channel(struct pw_sub *s, const char *channel);
+struct pw_hub_sub *pw_hub_sub_new(struct pw_hub *h, pw_hub_wake_fn wake, void *ctx, int64_t now);
+bool pw_hub_sub_add_channel(struct pw_hub_sub *s, const char *channel);
 /* Queues an event to this subscriber alone (snapshots, retry:). */
-void pw_sub_push(struct pw_sub *s, struct pw_event *ev);
+void pw_hub_sub_push(struct pw_hub_sub *s, struct pw_hub_event *ev);
 /* Copies up to max queued bytes into buf, advancing the queue. */
-size_t pw_sub_read(struct pw_sub *s, char *buf, size_t max);
-bool pw_sub_has_data(const struct pw_sub *s);
-bool pw_sub_overflowed(const struct pw_sub *s);
-bool pw_sub_closing(const struct pw_sub *s);
-void pw_sub_free(struct pw_sub *s);
+size_t pw_hub_sub_read(struct pw_hub_sub *s, char *buf, size_t max);
+bool pw_hub_sub_has_data(const struct pw_hub_sub *s);
+bool pw_hub_sub_overflowed(const struct pw_hub_sub *s);
+bool pw_hub_sub_closing(const struct pw_hub_sub *s);
+void pw_hub_sub_free(struct pw_hub_sub *s);
 
 #endif

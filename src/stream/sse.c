@@ -7,14 +7,13 @@
 
 #include "core/watch.h"
 
-const char *const pw_stream_kind_names[PW_STREAM_KINDS] = {"presence", "mechanic", "session"};
 
 void pw_streams_init(struct pw_streams *ss)
 {
     *ss = (struct pw_streams){.epfd = -1};
 }
 
-size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_stream_kind kind)
+size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_channel kind)
 {
     return ss->open_by_kind[kind];
 }
@@ -22,8 +21,8 @@ size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_stream_kind kin
 struct pw_stream {
     struct pw_watch watch; /* the socket on the loop's epoll: the peer hanging up */
     struct pw_streams *owner;
-    enum pw_stream_kind kind;
-    struct pw_sub *sub;
+    enum pw_channel kind;
+    struct pw_hub_sub *sub;
     struct MHD_Connection *conn;
     int fd;         /* the connection's socket, watched for the peer hanging up */
     bool suspended;
@@ -64,10 +63,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct pw_stream *s = cls;
-    if (pw_sub_overflowed(s->sub) || s->peer_gone) return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = pw_sub_read(s->sub, buf, max);
+    if (pw_hub_sub_overflowed(s->sub) || s->peer_gone) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = pw_hub_sub_read(s->sub, buf, max);
     if (n > 0) return (ssize_t)n;
-    if (pw_sub_closing(s->sub)) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (pw_hub_sub_closing(s->sub)) return MHD_CONTENT_READER_END_OF_STREAM;
     /* nothing to send: park the connection until an event arrives (legal only from here
      * or the access handler, which is why waking goes through MHD_resume_connection) */
     s->suspended = true;
@@ -88,7 +87,7 @@ static void stream_free(void *cls)
     s->owner->open_by_kind[s->kind]--;
     if (s->fd >= 0 && s->owner->epfd >= 0) epoll_ctl(s->owner->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     if (s->on_close) s->on_close(s->ctx);
-    pw_sub_free(s->sub);
+    pw_hub_sub_free(s->sub);
     free(s);
 }
 
@@ -99,7 +98,7 @@ static void on_hangup(struct pw_watch *w, uint32_t events)
 }
 
 struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
-                                 enum pw_stream_kind kind, struct MHD_Connection *conn, int64_t now,
+                                 enum pw_channel kind, struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx, struct MHD_Response **resp)
 {
     struct pw_stream *s = calloc(1, sizeof *s);
@@ -107,7 +106,7 @@ struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
     s->kind = kind;
     s->conn = conn;
     s->fd = -1;
-    s->sub = pw_sub_new(hub, stream_wake, s, now);
+    s->sub = pw_hub_sub_new(hub, stream_wake, s, now);
     if (!s->sub) {
         free(s);
         return NULL;
@@ -115,7 +114,7 @@ struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
     /* small blocks: the reader is called with what fits the connection's write buffer */
     *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_read, s, stream_free);
     if (!*resp) {
-        pw_sub_free(s->sub);
+        pw_hub_sub_free(s->sub);
         free(s);
         return NULL;
     }
@@ -136,15 +135,15 @@ struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
     MHD_add_response_header(*resp, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(*resp, "Cache-Control", "no-store");
     MHD_add_response_header(*resp, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
-    struct pw_event *retry = pw_event_raw(PW_SSE_RETRY, sizeof PW_SSE_RETRY - 1);
+    struct pw_hub_event *retry = pw_hub_event_raw(PW_SSE_RETRY, sizeof PW_SSE_RETRY - 1);
     if (retry) {
-        pw_sub_push(s->sub, retry);
-        pw_event_unref(retry);
+        pw_hub_sub_push(s->sub, retry);
+        pw_hub_event_unref(retry);
     }
     return s;
 }
 
-struct pw_sub *pw_stream_sub(struct pw_stream *s)
+struct pw_hub_sub *pw_stream_sub(struct pw_stream *s)
 {
     return s->sub;
 }
@@ -166,13 +165,13 @@ bool pw_sse_parse_last_event_id(const char *s, int64_t *out)
     return true;
 }
 
-struct pw_event *pw_sse_frame(int64_t seq, const char *type, const char *data)
+struct pw_hub_event *pw_sse_frame(int64_t seq, const char *type, const char *data)
 {
     int n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, data);
     char *buf = malloc((size_t)n + 1);
     if (!buf) return NULL;
     snprintf(buf, (size_t)n + 1, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, data);
-    struct pw_event *e = pw_event_raw(buf, (size_t)n);
+    struct pw_hub_event *e = pw_hub_event_raw(buf, (size_t)n);
     free(buf);
     return e;
 }

@@ -11,17 +11,18 @@
 
 #include <microhttpd.h>
 
+#include "core/model.h"
 #include "stream/hub.h"
 
 struct pw_stream;
 
+/* A stream's kind is the kind of channel it follows (core/model.h). */
+
 typedef void (*pw_stream_close_fn)(void *ctx);
 
-enum pw_stream_kind { PW_STREAM_PRESENCE, PW_STREAM_MECHANIC, PW_STREAM_SESSION, PW_STREAM_KINDS };
-extern const char *const pw_stream_kind_names[PW_STREAM_KINDS];
 /* The streams' own state, one per server (app->streams), the event loop's thread only. */
 struct pw_streams {
-    size_t open_by_kind[PW_STREAM_KINDS]; /* for /metrics */
+    size_t open_by_kind[PW_CHANNEL_KINDS]; /* for /metrics */
     size_t suspended;                     /* streams parked now */
     size_t resumed;                       /* streams woken since the loop last asked */
     int epfd;                             /* the loop's epoll (-1 outside it): peers hanging up */
@@ -29,15 +30,15 @@ struct pw_streams {
 void pw_streams_init(struct pw_streams *ss);
 
 /* Streams open now, by kind (for /metrics). */
-size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_stream_kind kind);
+size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_channel kind);
 
 /* Opens a stream on conn: the response (to queue with status 200) is in *resp; the stream
  * starts with `retry: 2000`. on_close(ctx) runs once when the connection is gone. */
 struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
-                                 enum pw_stream_kind kind, struct MHD_Connection *conn, int64_t now,
+                                 enum pw_channel kind, struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx,
                                  struct MHD_Response **resp);
-struct pw_sub *pw_stream_sub(struct pw_stream *s);
+struct pw_hub_sub *pw_stream_sub(struct pw_stream *s);
 /* The event loop's epoll fd: streams register their socket there for EPOLLRDHUP, with the
  * stream's struct pw_watch (core/watch.h) as data.ptr; it calls pw_stream_peer_closed(). */
 void pw_stream_watch_init(struct pw_streams *ss, int epfd);
@@ -52,7 +53,7 @@ size_t pw_stream_suspended_count(const struct pw_streams *ss);
 bool pw_sse_parse_last_event_id(const char *s, int64_t *out);
 
 /* The frame of an event built for one connection (a snapshot): id, event name, data. */
-struct pw_event *pw_sse_frame(int64_t seq, const char *type, const char *data);
+struct pw_hub_event *pw_sse_frame(int64_t seq, const char *type, const char *data);
 
 #define PW_SSE_RETRY "retry: 2000\n\n"
 #define PW_SSE_KEEPALIVE ": keep-alive\n\n"

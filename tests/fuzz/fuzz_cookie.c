@@ -12,12 +12,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     char out[64];
-    if (pw_cookie_get(s, "pitwall_session", out, sizeof out)) {
+    if (pw_auth_cookie_get(s, "pitwall_session", out, sizeof out)) {
         size_t n = strlen(out);
         if (n == 0 || n >= sizeof out) abort();
     }
-    pw_origin_allowed(s, "http://127.0.0.1:8080", "127.0.0.1:8080");
-    pw_origin_allowed("http://127.0.0.1:8080", s, s);
+    pw_auth_origin_allowed(s, "http://127.0.0.1:8080", "127.0.0.1:8080");
+    pw_auth_origin_allowed("http://127.0.0.1:8080", s, s);
     free(s);
     return 0;
 }

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!json_is_object(j)) abort();
     const char *status = json_string_value(json_object_get(j, "status"));
-    enum pw_state st;
+    enum pw_presence_state st;
     if (status) pw_presence_parse(status, &st);
     const char *email = json_string_value(json_object_get(j, "email"));
     if (email) pw_text_is_clean(email, strlen(email));

@@ -11,11 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { startServer, loggedIn, Client, openStream, sleep } from './helpers.mjs';
+import { BIN, startServer, loggedIn, Client, openStream, sleep } from './helpers.mjs';
 import { startStripeStandin, checkoutCompleted, stripeEvent, signStripe } from './stripe-standin.mjs';
 
 const KEY = 'sk_test_openapi';
@@ -243,6 +244,10 @@ test('GET /api/openapi.json is an OpenAPI 3.1 document, as application/json, equ
   assert.equal(served.jsonSchemaDialect ?? 'https://json-schema.org/draft/2020-12/schema',
     'https://json-schema.org/draft/2020-12/schema');
   assert.ok(served.info?.title && served.info?.version, 'info.title and info.version');
+  // the version is written once, in meson.build: the binary and the document say the same
+  const meson = readFileSync(resolve('meson.build'), 'utf8').match(/version\s*:\s*'([^']+)'/)[1];
+  assert.equal(execFileSync(BIN, ['--version'], { encoding: 'utf8' }).trim(), `pitwall ${meson}`);
+  assert.equal(served.info.version, meson, 'docs/openapi.json info.version is meson.build\'s');
   const onDisk = JSON.parse(readFileSync(resolve('docs/openapi.json'), 'utf8'));
   assert.deepEqual(served, onDisk, 'the binary serves docs/openapi.json as it is now (rebuild after editing it)');
 

@@ -20,23 +20,23 @@ static void test_password_hash_and_verify(void **state)
 {
     (void)state;
     char h1[128], h2[128];
-    assert_true(pw_password_hash("correct horse battery", h1));
+    assert_true(pw_auth_password_hash("correct horse battery", h1));
     assert_true(strncmp(h1, "$argon2id$", 10) == 0);
     assert_true(strlen(h1) < 128);
-    assert_true(pw_password_verify(h1, "correct horse battery"));
-    assert_false(pw_password_verify(h1, "correct horse batterY"));
-    assert_false(pw_password_verify(h1, ""));
-    assert_false(pw_password_verify(h1, "correct horse battery "));
+    assert_true(pw_auth_password_verify(h1, "correct horse battery"));
+    assert_false(pw_auth_password_verify(h1, "correct horse batterY"));
+    assert_false(pw_auth_password_verify(h1, ""));
+    assert_false(pw_auth_password_verify(h1, "correct horse battery "));
 
     /* same password, another salt */
-    assert_true(pw_password_hash("correct horse battery", h2));
+    assert_true(pw_auth_password_hash("correct horse battery", h2));
     assert_string_not_equal(h1, h2);
-    assert_true(pw_password_verify(h2, "correct horse battery"));
+    assert_true(pw_auth_password_verify(h2, "correct horse battery"));
 
     /* no hash, or garbage, never verifies */
-    assert_false(pw_password_verify("", "correct horse battery"));
-    assert_false(pw_password_verify(NULL, "correct horse battery"));
-    assert_false(pw_password_verify("$argon2id$v=19$garbage", "correct horse battery"));
+    assert_false(pw_auth_password_verify("", "correct horse battery"));
+    assert_false(pw_auth_password_verify(NULL, "correct horse battery"));
+    assert_false(pw_auth_password_verify("$argon2id$v=19$garbage", "correct horse battery"));
 }
 
 /* ---- tokens ---- */
@@ -56,7 +56,7 @@ static void test_tokens(void **state)
     char seen[16][PW_TOKEN_LEN + 1];
     for (int i = 0; i < 16; i++) {
         memset(seen[i], '#', sizeof seen[i]);
-        pw_token_new(seen[i]);
+        pw_auth_token_new(seen[i]);
         assert_int_equal(strlen(seen[i]), PW_TOKEN_LEN);
         assert_int_equal(PW_TOKEN_LEN, 43);
         assert_true(is_base64url(seen[i]));
@@ -69,13 +69,13 @@ static void test_token_hash(void **state)
 {
     (void)state;
     char h1[PW_TOKEN_HASH_LEN + 1], h2[PW_TOKEN_HASH_LEN + 1], h3[PW_TOKEN_HASH_LEN + 1];
-    pw_token_hash("abc", h1);
+    pw_auth_token_hash("abc", h1);
     /* SHA-256("abc"), the FIPS 180-2 test vector */
     assert_string_equal(h1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     char tok[PW_TOKEN_LEN + 1];
-    pw_token_new(tok);
-    pw_token_hash(tok, h2);
-    pw_token_hash(tok, h3);
+    pw_auth_token_new(tok);
+    pw_auth_token_hash(tok, h2);
+    pw_auth_token_hash(tok, h3);
     assert_int_equal(strlen(h2), 64);
     assert_string_equal(h2, h3); /* stable */
     for (const char *p = h2; *p; p++)
@@ -87,18 +87,18 @@ static void test_token_equal(void **state)
 {
     (void)state;
     char a[PW_TOKEN_LEN + 1], b[PW_TOKEN_LEN + 1];
-    pw_token_new(a);
+    pw_auth_token_new(a);
     memcpy(b, a, sizeof a);
-    assert_true(pw_token_equal(a, b));
+    assert_true(pw_auth_token_equal(a, b));
     b[PW_TOKEN_LEN - 1] = b[PW_TOKEN_LEN - 1] == 'A' ? 'B' : 'A';
-    assert_false(pw_token_equal(a, b));
-    assert_false(pw_token_equal("abcdef", "abcde")); /* prefix */
-    assert_false(pw_token_equal("abcde", "abcdef"));
-    assert_false(pw_token_equal(a, NULL));
-    assert_false(pw_token_equal(NULL, a));
-    assert_false(pw_token_equal(NULL, NULL));
-    assert_false(pw_token_equal("", "x"));
-    assert_true(pw_token_equal("same", "same"));
+    assert_false(pw_auth_token_equal(a, b));
+    assert_false(pw_auth_token_equal("abcdef", "abcde")); /* prefix */
+    assert_false(pw_auth_token_equal("abcde", "abcdef"));
+    assert_false(pw_auth_token_equal(a, NULL));
+    assert_false(pw_auth_token_equal(NULL, a));
+    assert_false(pw_auth_token_equal(NULL, NULL));
+    assert_false(pw_auth_token_equal("", "x"));
+    assert_true(pw_auth_token_equal("same", "same"));
 }
 
 /* ---- cookies ---- */
@@ -107,7 +107,7 @@ static void cookie_is(const char *header, const char *name, const char *want)
 {
     char out[64];
     memset(out, '#', sizeof out);
-    if (!pw_cookie_get(header, name, out, sizeof out))
+    if (!pw_auth_cookie_get(header, name, out, sizeof out))
         fail_msg("no %s in '%s'", name, header ? header : "(null)");
     assert_string_equal(out, want);
 }
@@ -115,7 +115,7 @@ static void cookie_is(const char *header, const char *name, const char *want)
 static void no_cookie(const char *header, const char *name)
 {
     char out[64] = "untouched";
-    if (pw_cookie_get(header, name, out, sizeof out))
+    if (pw_auth_cookie_get(header, name, out, sizeof out))
         fail_msg("found %s in '%s': '%s'", name, header ? header : "(null)", out);
 }
 
@@ -150,18 +150,18 @@ static void test_cookie_get(void **state)
 
     /* the value must fit with its NUL */
     char small[4];
-    assert_true(pw_cookie_get("k=abc", "k", small, sizeof small));
+    assert_true(pw_auth_cookie_get("k=abc", "k", small, sizeof small));
     assert_string_equal(small, "abc");
-    assert_false(pw_cookie_get("k=abcd", "k", small, sizeof small));
+    assert_false(pw_auth_cookie_get("k=abcd", "k", small, sizeof small));
     char big[PW_TOKEN_LEN + 1];
     char header[128];
     char tok[PW_TOKEN_LEN + 1];
-    pw_token_new(tok);
+    pw_auth_token_new(tok);
     snprintf(header, sizeof header, "pitwall_session=%s; pitwall_csrf=x", tok);
-    assert_true(pw_cookie_get(header, "pitwall_session", big, sizeof big));
+    assert_true(pw_auth_cookie_get(header, "pitwall_session", big, sizeof big));
     assert_string_equal(big, tok);
     snprintf(header, sizeof header, "pitwall_session=%sX", tok);
-    assert_false(pw_cookie_get(header, "pitwall_session", big, sizeof big));
+    assert_false(pw_auth_cookie_get(header, "pitwall_session", big, sizeof big));
 }
 
 /* ---- same origin ---- */
@@ -170,30 +170,30 @@ static void test_origin_allowed(void **state)
 {
     (void)state;
     const char *pub = "https://pitwall.example.com";
-    assert_true(pw_origin_allowed(NULL, pub, "pitwall.example.com"));
-    assert_true(pw_origin_allowed("https://pitwall.example.com", pub, "internal:8080"));
+    assert_true(pw_auth_origin_allowed(NULL, pub, "pitwall.example.com"));
+    assert_true(pw_auth_origin_allowed("https://pitwall.example.com", pub, "internal:8080"));
     assert_true(
-        pw_origin_allowed("https://pitwall.example.com", "https://pitwall.example.com/app", NULL));
-    assert_true(pw_origin_allowed("http://127.0.0.1:8080", "http://127.0.0.1:8080", "x"));
+        pw_auth_origin_allowed("https://pitwall.example.com", "https://pitwall.example.com/app", NULL));
+    assert_true(pw_auth_origin_allowed("http://127.0.0.1:8080", "http://127.0.0.1:8080", "x"));
     /* http://<Host> */
-    assert_true(pw_origin_allowed("http://localhost:8080", pub, "localhost:8080"));
+    assert_true(pw_auth_origin_allowed("http://localhost:8080", pub, "localhost:8080"));
 
-    assert_false(pw_origin_allowed("https://evil.example.com", pub, "pitwall.example.com"));
-    assert_false(pw_origin_allowed("https://pitwall.example.com.evil.net", pub, "a"));
-    assert_false(pw_origin_allowed("https://pitwall.example.co", pub, "a"));
-    assert_false(pw_origin_allowed("null", pub, "pitwall.example.com"));
-    assert_false(pw_origin_allowed("", pub, "pitwall.example.com"));
+    assert_false(pw_auth_origin_allowed("https://evil.example.com", pub, "pitwall.example.com"));
+    assert_false(pw_auth_origin_allowed("https://pitwall.example.com.evil.net", pub, "a"));
+    assert_false(pw_auth_origin_allowed("https://pitwall.example.co", pub, "a"));
+    assert_false(pw_auth_origin_allowed("null", pub, "pitwall.example.com"));
+    assert_false(pw_auth_origin_allowed("", pub, "pitwall.example.com"));
     /* port mismatch */
-    assert_false(pw_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
-    assert_false(pw_origin_allowed("http://localhost:9999", pub, "localhost:8080"));
+    assert_false(pw_auth_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
+    assert_false(pw_auth_origin_allowed("http://localhost:9999", pub, "localhost:8080"));
     assert_false(
-        pw_origin_allowed("http://127.0.0.1:8081", "http://127.0.0.1:8080", "127.0.0.1:8080"));
-    assert_false(pw_origin_allowed("http://localhost", pub, "localhost:8080"));
+        pw_auth_origin_allowed("http://127.0.0.1:8081", "http://127.0.0.1:8080", "127.0.0.1:8080"));
+    assert_false(pw_auth_origin_allowed("http://localhost", pub, "localhost:8080"));
     /* a Host that is only a prefix */
-    assert_false(pw_origin_allowed("http://localhost:80801", pub, "localhost:8080"));
+    assert_false(pw_auth_origin_allowed("http://localhost:80801", pub, "localhost:8080"));
     /* no Host and a foreign origin */
-    assert_false(pw_origin_allowed("http://localhost:8080", pub, NULL));
-    assert_false(pw_origin_allowed("http://localhost:8080", pub, ""));
+    assert_false(pw_auth_origin_allowed("http://localhost:8080", pub, NULL));
+    assert_false(pw_auth_origin_allowed("http://localhost:8080", pub, ""));
 }
 
 /* ---- throttle: in the database, on each backend ---- */

@@ -25,7 +25,7 @@
 /* One process's view. */
 struct node {
     struct store *st;
-    struct pw_directory *d;
+    struct pw_dir *d;
     struct pw_hub *hub;
     struct pw_follow follow;
     struct pw_presence p;
@@ -66,8 +66,8 @@ static void node_start(struct fx *f, struct node *n)
 {
     char err[256] = "";
     if (store_open(f->db.url, &n->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-    n->d = pw_directory_new();
-    assert_int_equal(pw_directory_load(n->d, n->st), PW_OK);
+    n->d = pw_dir_new();
+    assert_int_equal(pw_dir_load(n->d, n->st), PW_OK);
     int64_t latest = -1;
     assert_int_equal(store_event_latest_seq(n->st, &latest), PW_OK);
     n->hub = pw_hub_new(1024, latest);
@@ -83,7 +83,7 @@ static void node_stop(struct node *n)
 {
     pw_follow_free(&n->follow);
     pw_hub_free(n->hub);
-    pw_directory_free(n->d);
+    pw_dir_free(n->d);
     store_close(n->st);
 }
 
@@ -128,10 +128,10 @@ static void wake(void *ctx)
 }
 
 /* Everything queued to a subscriber, as the SSE text, parsed back into ids and types. */
-static void drain(struct pw_sub *s, struct got *g)
+static void drain(struct pw_hub_sub *s, struct got *g)
 {
     char buf[16384];
-    size_t n = pw_sub_read(s, buf, sizeof buf - 1);
+    size_t n = pw_hub_sub_read(s, buf, sizeof buf - 1);
     buf[n] = '\0';
     for (char *p = buf; (p = strstr(p, "id: ")) != NULL; p++) {
         assert_true(g->n < 16);
@@ -146,22 +146,22 @@ static void drain(struct pw_sub *s, struct got *g)
 static void test_a_change_on_one_node_reaches_the_other(void **state)
 {
     struct fx *f = *state;
-    struct pw_sub *sub = pw_sub_new(f->b.hub, wake, NULL, T0);
-    assert_true(pw_sub_add_channel(sub, "presence:m1"));
-    uint64_t gen = pw_directory_generation(f->b.d);
+    struct pw_hub_sub *sub = pw_hub_sub_new(f->b.hub, wake, NULL, T0);
+    assert_true(pw_hub_sub_add_channel(sub, "presence:m1"));
+    uint64_t gen = pw_dir_generation(f->b.d);
 
-    assert_int_equal(pw_presence_change(&f->a.p, pw_directory_get(f->a.d, "m1"), PW_ONLINE,
+    assert_int_equal(pw_presence_change(&f->a.p, pw_dir_get(f->a.d, "m1"), PW_ONLINE,
                                         PW_REASON_MANUAL),
                      PW_OK);
     int64_t seq = pw_hub_latest_seq(f->a.hub);
     assert_true(seq > 0);
     /* B knows nothing until it reads the table */
-    assert_int_equal(pw_directory_get(f->b.d, "m1")->m.presence, PW_OFFLINE);
+    assert_int_equal(pw_dir_get(f->b.d, "m1")->m.presence, PW_OFFLINE);
     assert_int_equal(pw_follow_catch_up(&f->b.follow), PW_OK);
-    struct pw_dir_mechanic *m = pw_directory_get(f->b.d, "m1");
+    struct pw_dir_mechanic *m = pw_dir_get(f->b.d, "m1");
     assert_int_equal(m->m.presence, PW_ONLINE);
     assert_int_equal(m->m.last_seen_at, T0);
-    assert_true(pw_directory_generation(f->b.d) != gen);
+    assert_true(pw_dir_generation(f->b.d) != gen);
     assert_int_equal(pw_hub_latest_seq(f->b.hub), seq);
     struct got g = {0};
     drain(sub, &g);
@@ -170,23 +170,23 @@ static void test_a_change_on_one_node_reaches_the_other(void **state)
     assert_string_equal(g.type[0], "presence");
     /* read again: nothing twice */
     assert_int_equal(pw_follow_catch_up(&f->b.follow), PW_OK);
-    assert_false(pw_sub_has_data(sub));
+    assert_false(pw_hub_sub_has_data(sub));
     assert_int_equal(f->b.follow.applied, 1);
-    pw_sub_free(sub);
+    pw_hub_sub_free(sub);
 }
 
 static void test_own_events_wait_for_earlier_ones_of_others(void **state)
 {
     struct fx *f = *state;
-    struct pw_sub *sub = pw_sub_new(f->b.hub, wake, NULL, T0);
-    assert_true(pw_sub_add_channel(sub, "presence:m1"));
-    assert_true(pw_sub_add_channel(sub, "presence:m2"));
+    struct pw_hub_sub *sub = pw_hub_sub_new(f->b.hub, wake, NULL, T0);
+    assert_true(pw_hub_sub_add_channel(sub, "presence:m1"));
+    assert_true(pw_hub_sub_add_channel(sub, "presence:m2"));
     /* A commits first; B, not having read it, commits next */
-    assert_int_equal(pw_presence_change(&f->a.p, pw_directory_get(f->a.d, "m1"), PW_ONLINE,
+    assert_int_equal(pw_presence_change(&f->a.p, pw_dir_get(f->a.d, "m1"), PW_ONLINE,
                                         PW_REASON_MANUAL),
                      PW_OK);
     f->fc.now += 1000;
-    assert_int_equal(pw_presence_change(&f->b.p, pw_directory_get(f->b.d, "m2"), PW_ONLINE,
+    assert_int_equal(pw_presence_change(&f->b.p, pw_dir_get(f->b.d, "m2"), PW_ONLINE,
                                         PW_REASON_MANUAL),
                      PW_OK);
     /* B's hub got A's event first (read from the table on B's commit), then its own */
@@ -195,23 +195,23 @@ static void test_own_events_wait_for_earlier_ones_of_others(void **state)
     assert_int_equal(g.n, 2);
     assert_true(g.seq[0] < g.seq[1]);
     assert_int_equal(g.seq[0], pw_hub_latest_seq(f->a.hub));
-    assert_int_equal(pw_directory_get(f->b.d, "m1")->m.presence, PW_ONLINE);
-    assert_int_equal(pw_directory_get(f->b.d, "m2")->m.presence, PW_ONLINE);
+    assert_int_equal(pw_dir_get(f->b.d, "m1")->m.presence, PW_ONLINE);
+    assert_int_equal(pw_dir_get(f->b.d, "m2")->m.presence, PW_ONLINE);
     /* and A, reading, ends with the same sequence */
     assert_int_equal(pw_follow_catch_up(&f->a.follow), PW_OK);
     assert_int_equal(pw_hub_latest_seq(f->a.hub), pw_hub_latest_seq(f->b.hub));
-    assert_int_equal(pw_directory_get(f->a.d, "m2")->m.presence, PW_ONLINE);
-    pw_sub_free(sub);
+    assert_int_equal(pw_dir_get(f->a.d, "m2")->m.presence, PW_ONLINE);
+    pw_hub_sub_free(sub);
 }
 
 static void test_a_newer_sighting_here_is_kept(void **state)
 {
     struct fx *f = *state;
-    struct pw_dir_mechanic *mb = pw_directory_get(f->b.d, "m1");
+    struct pw_dir_mechanic *mb = pw_dir_get(f->b.d, "m1");
     f->fc.now = T0 + 5000;
     pw_presence_seen(&f->b.p, mb); /* B saw m1 at T0 + 5 s */
     f->fc.now = T0;
-    assert_int_equal(pw_presence_change(&f->a.p, pw_directory_get(f->a.d, "m1"), PW_ONLINE,
+    assert_int_equal(pw_presence_change(&f->a.p, pw_dir_get(f->a.d, "m1"), PW_ONLINE,
                                         PW_REASON_MANUAL),
                      PW_OK);
     assert_int_equal(pw_follow_catch_up(&f->b.follow), PW_OK);
@@ -239,13 +239,13 @@ static void test_status_and_rollout_changes_are_followed(void **state)
     assert_int_equal(store_tx_commit(cli), PW_OK);
     store_close(cli);
 
-    assert_null(pw_directory_get(f->b.d, "m3"));
+    assert_null(pw_dir_get(f->b.d, "m3"));
     assert_int_equal(pw_follow_catch_up(&f->b.follow), PW_OK);
-    struct pw_dir_mechanic *m2 = pw_directory_get(f->b.d, "m2");
+    struct pw_dir_mechanic *m2 = pw_dir_get(f->b.d, "m2");
     assert_int_equal(m2->m.status, PW_MECH_SUSPENDED);
     assert_false(pw_dir_listed(m2));
     assert_int_equal(f->b.rollout_percent, 25);
-    assert_non_null(pw_directory_get(f->b.d, "m3"));
+    assert_non_null(pw_dir_get(f->b.d, "m3"));
     /* the suspension's withdrawals wait for the next top-level call (applying never writes) */
     assert_int_equal(f->b.follow.n_suspended, 1);
     /* a process that made the change itself does not apply it again */
@@ -259,8 +259,8 @@ static void test_status_and_rollout_changes_are_followed(void **state)
 static void test_long_catch_up_with_a_hole(void **state)
 {
     struct fx *f = *state;
-    struct pw_sub *sub = pw_sub_new(f->b.hub, wake, NULL, T0);
-    assert_true(pw_sub_add_channel(sub, "session:s1"));
+    struct pw_hub_sub *sub = pw_hub_sub_new(f->b.hub, wake, NULL, T0);
+    assert_true(pw_hub_sub_add_channel(sub, "session:s1"));
     assert_int_equal(store_tx_begin(f->a.st), PW_OK);
     for (int i = 0; i < 1500; i++) {
         struct store_event ev = {.type = "routing", .channel = "session:s1", .payload = "{}",
@@ -283,9 +283,9 @@ static void test_long_catch_up_with_a_hole(void **state)
     assert_int_equal(f->b.follow.applied, 1500);
     /* the subscriber's queue is bounded: it overflowed, which ends its stream (it would
      * reconnect and replay); the ring has the newest of them, in order */
-    assert_true(pw_sub_overflowed(sub));
+    assert_true(pw_hub_sub_overflowed(sub));
     assert_true(pw_hub_can_replay(f->b.hub, a_last - 10));
-    pw_sub_free(sub);
+    pw_hub_sub_free(sub);
 }
 
 int main(void)

@@ -29,7 +29,7 @@ struct fx {
     struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
     const char *url;
     struct store *st;
-    struct pw_directory *d;
+    struct pw_dir *d;
     struct pw_hub *hub;
     struct pw_follow follow; /* the store's sink: committed events to the hub */
     int rollout_percent;
@@ -77,9 +77,9 @@ static int setup(void **state)
     add_mechanic(f, "suspended", PW_MECH_SUSPENDED, false);
     add_mechanic(f, "blocked", PW_MECH_APPROVED, false); /* approved, cannot accept */
 
-    f->d = pw_directory_new();
-    assert_int_equal(pw_directory_load(f->d, f->st), PW_OK);
-    assert_int_equal(pw_directory_count(f->d), 5);
+    f->d = pw_dir_new();
+    assert_int_equal(pw_dir_load(f->d, f->st), PW_OK);
+    assert_int_equal(pw_dir_count(f->d), 5);
     int64_t latest = -1;
     assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
     assert_int_equal(latest, 0);
@@ -99,7 +99,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     pw_hub_free(f->hub);
-    pw_directory_free(f->d);
+    pw_dir_free(f->d);
     store_close(f->st);
     test_db_destroy(&f->db);
     free(f);
@@ -187,7 +187,7 @@ static void payload_is(const char *payload, const char *id, const char *presence
 
 static struct pw_dir_mechanic *mech(struct fx *f, const char *id)
 {
-    struct pw_dir_mechanic *m = pw_directory_get(f->d, id);
+    struct pw_dir_mechanic *m = pw_dir_get(f->d, id);
     assert_non_null(m);
     return m;
 }
@@ -249,14 +249,14 @@ static void test_same_state_is_no_event(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    uint64_t g = pw_directory_generation(f->d);
+    uint64_t g = pw_dir_generation(f->d);
 
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK); /* already */
     assert_int_equal(pw_hub_latest_seq(f->hub), 0);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 0);
-    assert_int_equal(pw_directory_generation(f->d), g);
+    assert_int_equal(pw_dir_generation(f->d), g);
 
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
     f->fc.now += 1000;
@@ -353,12 +353,12 @@ static void test_seen_postpones_timeout(void **state)
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    uint64_t g = pw_directory_generation(f->d);
+    uint64_t g = pw_dir_generation(f->d);
 
     f->fc.now = T0 + 50000;
     pw_presence_seen(&f->p, m);
     assert_int_equal(m->m.last_seen_at, T0 + 50000);
-    assert_int_equal(pw_directory_generation(f->d), g); /* a sighting is not a change */
+    assert_int_equal(pw_dir_generation(f->d), g); /* a sighting is not a change */
     assert_int_equal(pw_hub_latest_seq(f->hub), 1);     /* and not an event */
 
     f->fc.now = T0 + TIMEOUT_MS + 1;
@@ -464,24 +464,24 @@ static void test_failed_write_changes_nothing(void **state)
     struct fx *f = *state;
     struct pw_mechanic ghost = mech(f, "m1")->m;
     snprintf(ghost.id, sizeof ghost.id, "ghost");
-    assert_int_equal(pw_directory_put(f->d, &ghost), PW_OK);
+    assert_int_equal(pw_dir_put(f->d, &ghost), PW_OK);
     struct pw_dir_mechanic *g = mech(f, "ghost");
     struct waker w = {0};
-    struct pw_sub *s = pw_sub_new(f->hub, wake, &w, T0);
-    assert_true(pw_sub_add_channel(s, "presence:ghost"));
-    uint64_t gen = pw_directory_generation(f->d);
+    struct pw_hub_sub *s = pw_hub_sub_new(f->hub, wake, &w, T0);
+    assert_true(pw_hub_sub_add_channel(s, "presence:ghost"));
+    uint64_t gen = pw_dir_generation(f->d);
 
     assert_int_not_equal(pw_presence_set_manual(&f->p, g, PW_ONLINE), PW_OK);
     assert_int_equal(g->m.presence, PW_OFFLINE);
-    assert_int_equal(pw_directory_generation(f->d), gen);
+    assert_int_equal(pw_dir_generation(f->d), gen);
     assert_int_equal(pw_hub_latest_seq(f->hub), 0);
-    assert_false(pw_sub_has_data(s));
+    assert_false(pw_hub_sub_has_data(s));
     assert_int_equal(w.calls, 0);
     assert_int_equal(f->p.changes, 0);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 0);
-    pw_sub_free(s);
+    pw_hub_sub_free(s);
 
     /* the others still work afterwards */
     assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m1"), PW_ONLINE), PW_OK);
@@ -494,39 +494,39 @@ static void test_generation_changes_on_every_change(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    uint64_t g0 = pw_directory_generation(f->d);
+    uint64_t g0 = pw_dir_generation(f->d);
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    uint64_t g1 = pw_directory_generation(f->d);
+    uint64_t g1 = pw_dir_generation(f->d);
     assert_true(g1 != g0);
     assert_int_equal(pw_presence_change(&f->p, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED), PW_OK);
-    uint64_t g2 = pw_directory_generation(f->d);
+    uint64_t g2 = pw_dir_generation(f->d);
     assert_true(g2 != g1);
     assert_int_equal(pw_presence_change(&f->p, m, PW_ONLINE, PW_REASON_SESSION_ENDED), PW_OK);
-    uint64_t g3 = pw_directory_generation(f->d);
+    uint64_t g3 = pw_dir_generation(f->d);
     assert_true(g3 != g2);
     f->fc.now += TIMEOUT_MS + 1;
     assert_int_equal(pw_presence_sweep(&f->p), 1);
-    uint64_t g4 = pw_directory_generation(f->d);
+    uint64_t g4 = pw_dir_generation(f->d);
     assert_true(g4 != g3);
     /* no change, no new generation */
     assert_int_equal(pw_presence_sweep(&f->p), 0);
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK);
-    assert_true(pw_directory_generation(f->d) == g4);
+    assert_true(pw_dir_generation(f->d) == g4);
 
     /* the directory's answer reflects it */
     struct pw_dir_result r;
     assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m2"), PW_ONLINE), PW_OK);
-    pw_directory_query(f->d, &(struct pw_dir_query){.limit = 10}, &r);
+    pw_dir_search(f->d, &(struct pw_dir_query){.limit = 10}, &r);
     assert_int_equal(r.total, 2);
     assert_int_equal(r.online, 1);
     assert_string_equal(r.items[0]->m.id, "m2");
 }
 
-static char *drain(struct pw_sub *s)
+static char *drain(struct pw_hub_sub *s)
 {
     static char buf[8192];
     size_t len = 0, n;
-    while ((n = pw_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
+    while ((n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
         len += n;
     buf[len] = '\0';
     return buf;
@@ -536,14 +536,14 @@ static void test_subscriber_receives_each_change(void **state)
 {
     struct fx *f = *state;
     struct waker w1 = {0}, w2 = {0};
-    struct pw_sub *s1 = pw_sub_new(f->hub, wake, &w1, T0);
-    struct pw_sub *s2 = pw_sub_new(f->hub, wake, &w2, T0);
+    struct pw_hub_sub *s1 = pw_hub_sub_new(f->hub, wake, &w1, T0);
+    struct pw_hub_sub *s2 = pw_hub_sub_new(f->hub, wake, &w2, T0);
     char ch[PW_ID_LEN + 16];
-    pw_presence_channel("m1", ch);
+    pw_channel_name(PW_CHANNEL_PRESENCE, "m1", ch);
     assert_string_equal(ch, "presence:m1");
-    assert_true(pw_sub_add_channel(s1, ch));
-    pw_presence_channel("m2", ch);
-    assert_true(pw_sub_add_channel(s2, ch));
+    assert_true(pw_hub_sub_add_channel(s1, ch));
+    pw_channel_name(PW_CHANNEL_PRESENCE, "m2", ch);
+    assert_true(pw_hub_sub_add_channel(s2, ch));
 
     struct pw_dir_mechanic *m = mech(f, "m1");
     assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
@@ -556,7 +556,7 @@ static void test_subscriber_receives_each_change(void **state)
     pw_presence_seen(&f->p, m); /* no event */
 
     assert_int_equal(w1.calls, 1);
-    assert_false(pw_sub_has_data(s2));
+    assert_false(pw_hub_sub_has_data(s2));
     assert_int_equal(w2.calls, 0);
 
     /* exactly the stored events, as SSE frames, in order */
@@ -576,8 +576,8 @@ static void test_subscriber_receives_each_change(void **state)
     payload_is(ev.ev[2].payload, "m1", "online", T0 + 2000, "session_ended");
     payload_is(ev.ev[3].payload, "m1", "offline", T0 + 2000, "timeout");
 
-    pw_sub_free(s1);
-    pw_sub_free(s2);
+    pw_hub_sub_free(s1);
+    pw_hub_sub_free(s2);
 }
 
 static void test_reopened_store_matches(void **state)
@@ -592,17 +592,17 @@ static void test_reopened_store_matches(void **state)
     struct store *st2;
     char err[256];
     assert_int_equal(store_open(f->url, &st2, err, sizeof err), PW_OK);
-    struct pw_directory *d2 = pw_directory_new();
-    assert_int_equal(pw_directory_load(d2, st2), PW_OK);
-    assert_int_equal(pw_directory_get(d2, "m1")->m.presence, PW_ONLINE);
-    assert_int_equal(pw_directory_get(d2, "m1")->m.last_seen_at, T0);
-    assert_int_equal(pw_directory_get(d2, "m2")->m.presence, PW_OFFLINE);
-    assert_int_equal(pw_directory_get(d2, "m2")->m.last_seen_at, T0 + 2000);
+    struct pw_dir *d2 = pw_dir_new();
+    assert_int_equal(pw_dir_load(d2, st2), PW_OK);
+    assert_int_equal(pw_dir_get(d2, "m1")->m.presence, PW_ONLINE);
+    assert_int_equal(pw_dir_get(d2, "m1")->m.last_seen_at, T0);
+    assert_int_equal(pw_dir_get(d2, "m2")->m.presence, PW_OFFLINE);
+    assert_int_equal(pw_dir_get(d2, "m2")->m.last_seen_at, T0 + 2000);
     int64_t latest;
     assert_int_equal(store_event_latest_seq(st2, &latest), PW_OK);
     assert_int_equal(latest, pw_hub_latest_seq(f->hub));
     assert_int_equal(latest, 3);
-    pw_directory_free(d2);
+    pw_dir_free(d2);
     store_close(st2);
 }
 

@@ -21,6 +21,8 @@
 #include "presence/presence.h"
 #include "routing/routing.h"
 #include "store/store.h"
+#include "api/api.h"
+#include "app.h"
 #include "cluster/follow.h"
 #include "stream/hub.h"
 #include "test_db.h"
@@ -37,7 +39,7 @@ struct fx {
     struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
     const char *url;
     struct store *st;
-    struct pw_directory *d;
+    struct pw_dir *d;
     struct pw_hub *hub;
     struct pw_follow follow; /* the store's sink: committed events to the hub */
     int rollout_percent;
@@ -122,9 +124,9 @@ static void add_plan(struct fx *f, const char *slug, const char *name, int64_t s
 /* The structures of one process over the open store (as pw_app_init wires them). */
 static void build(struct fx *f)
 {
-    f->d = pw_directory_new();
+    f->d = pw_dir_new();
     assert_non_null(f->d);
-    assert_int_equal(pw_directory_load(f->d, f->st), PW_OK);
+    assert_int_equal(pw_dir_load(f->d, f->st), PW_OK);
     int64_t latest = -1;
     assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
     f->hub = pw_hub_new(8192, latest);
@@ -153,7 +155,7 @@ static void unbuild(struct fx *f)
     store_set_sink(f->st, NULL, NULL);
     pw_follow_free(&f->follow);
     pw_hub_free(f->hub);
-    pw_directory_free(f->d);
+    pw_dir_free(f->d);
     f->hub = NULL;
     f->d = NULL;
 }
@@ -225,7 +227,7 @@ static int teardown(void **state)
 
 static struct pw_dir_mechanic *mech(struct fx *f, const char *id)
 {
-    struct pw_dir_mechanic *m = pw_directory_get(f->d, id);
+    struct pw_dir_mechanic *m = pw_dir_get(f->d, id);
     assert_non_null(m);
     return m;
 }
@@ -371,13 +373,13 @@ static void no_wake(void *ctx)
     (void)ctx;
 }
 
-static struct pw_sub *sub(struct fx *f, const char *kind, const char *id)
+static struct pw_hub_sub *sub(struct fx *f, const char *kind, const char *id)
 {
-    struct pw_sub *s = pw_sub_new(f->hub, no_wake, NULL, pw_clock_now(&f->clock));
+    struct pw_hub_sub *s = pw_hub_sub_new(f->hub, no_wake, NULL, pw_clock_now(&f->clock));
     assert_non_null(s);
     char ch[PW_ID_LEN + 16];
     snprintf(ch, sizeof ch, "%s:%s", kind, id);
-    assert_true(pw_sub_add_channel(s, ch));
+    assert_true(pw_hub_sub_add_channel(s, ch));
     return s;
 }
 
@@ -388,12 +390,12 @@ static void frames_free(struct frames *fr)
 }
 
 /* Reads every queued frame of s (and forgets the earlier ones of fr). */
-static void read_frames(struct pw_sub *s, struct frames *fr)
+static void read_frames(struct pw_hub_sub *s, struct frames *fr)
 {
     frames_free(fr);
     static char buf[256 * 1024];
     size_t len = 0, n;
-    while (len < sizeof buf - 1 && (n = pw_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
+    while (len < sizeof buf - 1 && (n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
         len += n;
     buf[len] = '\0';
     char *p = buf;
@@ -544,7 +546,7 @@ static void test_create_free_once(void **state)
     assert_false(user(f, "cust1").free_session_used);
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
-    struct pw_sub *ss = sub(f, "session", s.id);
+    struct pw_hub_sub *ss = sub(f, "session", s.id);
     assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -579,7 +581,7 @@ static void test_create_free_once(void **state)
     assert_int_equal(offers_of(f, s2.id).n, 0);
     pw_session_clear(&s2);
     frames_free(&fr);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ss);
 }
 
 static void test_create_credits_debits_exactly(void **state)
@@ -641,7 +643,7 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     online(f, "ma");
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
-    struct pw_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
     assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD, NULL), PW_OK);
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_AWAITING_PAYMENT);
@@ -676,8 +678,8 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     assert_int_equal(state_of(f, s.id), PW_SESSION_PRIORITY);
     assert_int_equal(balance(f, "cust1"), 10000);
     frames_free(&fr);
-    pw_sub_free(ss);
-    pw_sub_free(ps);
+    pw_hub_sub_free(ss);
+    pw_hub_sub_free(ps);
     pw_session_clear(&s);
 }
 
@@ -687,7 +689,7 @@ static void test_priority_offer_only_to_preferred(void **state)
 {
     struct fx *f = *state;
     const char *all[] = {"pref", "ma", "mb", "mc", "md", "me"};
-    struct pw_sub *subs[6];
+    struct pw_hub_sub *subs[6];
     for (int i = 0; i < 6; i++) {
         online(f, all[i]);
         subs[i] = sub(f, "mechanic", all[i]);
@@ -695,7 +697,7 @@ static void test_priority_offer_only_to_preferred(void **state)
     f->fc.now = T0 + 1000;
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
-    struct pw_sub *ss = sub(f, "session", s.id);
+    struct pw_hub_sub *ss = sub(f, "session", s.id);
     assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
 
     struct pw_session got = get_session(f, s.id);
@@ -750,8 +752,8 @@ static void test_priority_offer_only_to_preferred(void **state)
     assert_int_equal(pw_routing_accept(&f->r, s.id, mech(f, "ma")), PW_ENOTOFFERED);
     assert_int_equal(state_of(f, s.id), PW_SESSION_PRIORITY);
     frames_free(&fr);
-    for (int i = 0; i < 6; i++) pw_sub_free(subs[i]);
-    pw_sub_free(ss);
+    for (int i = 0; i < 6; i++) pw_hub_sub_free(subs[i]);
+    pw_hub_sub_free(ss);
     pw_session_clear(&s);
 }
 
@@ -764,8 +766,8 @@ static void test_window_timeout_broadcasts_top_n(void **state)
     assert_int_equal(pw_presence_change(&f->p, mech(f, "mpend"), PW_ONLINE, PW_REASON_MANUAL), PW_OK);
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
-    struct pw_sub *ms[6];
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ms[6];
     for (int i = 0; i < 6; i++) ms[i] = sub(f, "mechanic", all[i]);
 
     f->fc.now = T0 + WINDOW_MS - 1;
@@ -797,7 +799,7 @@ static void test_window_timeout_broadcasts_top_n(void **state)
         }
     /* the same as the directory's own ranking */
     struct pw_dir_result dr;
-    pw_directory_query(f->d, &(struct pw_dir_query){.limit = BROADCAST_SIZE}, &dr);
+    pw_dir_search(f->d, &(struct pw_dir_query){.limit = BROADCAST_SIZE}, &dr);
     assert_int_equal(dr.n, BROADCAST_SIZE);
     char want[256] = "";
     for (int i = 0; i < dr.n; i++) {
@@ -829,9 +831,9 @@ static void test_window_timeout_broadcasts_top_n(void **state)
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     assert_int_equal(f->r.broadcasts, 1);
     frames_free(&fr);
-    for (int i = 0; i < 6; i++) pw_sub_free(ms[i]);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    for (int i = 0; i < 6; i++) pw_hub_sub_free(ms[i]);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 static void test_specialist_broadcast_only_brand_specialists(void **state)
@@ -871,7 +873,7 @@ static void test_decline_priority_excludes_preferred(void **state)
     for (int i = 0; i < 4; i++) online(f, all[i]);
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 30000;
     assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "pref")), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
@@ -902,8 +904,8 @@ static void test_decline_priority_excludes_preferred(void **state)
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     assert_int_equal(f->r.declined, 1);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 static void test_skip_priority_includes_preferred(void **state)
@@ -913,7 +915,7 @@ static void test_skip_priority_includes_preferred(void **state)
     for (int i = 0; i < 4; i++) online(f, all[i]);
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 7000;
     assert_int_equal(pw_routing_skip(&f->r, id), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
@@ -942,8 +944,8 @@ static void test_skip_priority_includes_preferred(void **state)
     assert_string_equal(s.assigned_mechanic_id, "pref");
     pw_session_clear(&s);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 static void test_preferred_becomes_busy_ends_window(void **state)
@@ -960,7 +962,7 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
 
     f->fc.now = T0 + 2000;
     assert_int_equal(pw_routing_accept(&f->r, other.id, mech(f, "pref")), PW_OK);
@@ -984,8 +986,8 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     assert_int_equal(withdrawn_priority, 1);
     assert_int_equal(count_type(&fr, "offer"), 0);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
     pw_session_clear(&other);
 }
 
@@ -998,7 +1000,7 @@ static void test_preferred_busy_at_creation_goes_to_broadcast(void **state)
                      PW_OK);
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
-    struct pw_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
     assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
     assert_int_equal(state_of(f, s.id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
@@ -1015,8 +1017,8 @@ static void test_preferred_busy_at_creation_goes_to_broadcast(void **state)
     pw_routing_tick(&f->r);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
     pw_session_clear(&s);
 }
 
@@ -1028,7 +1030,7 @@ static void test_late_joiner_gets_offer(void **state)
     online(f, "ma");
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ds = sub(f, "mechanic", "md");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ds = sub(f, "mechanic", "md");
     struct offers os = offers_of(f, id);
     assert_string_equal(offer_ids(&os, -1, -1), "ma");
 
@@ -1063,8 +1065,8 @@ static void test_late_joiner_gets_offer(void **state)
     os = offers_of(f, id);
     assert_null(offer_of(&os, "me", PW_OFFER_BROADCAST));
     frames_free(&fr);
-    pw_sub_free(ds);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ds);
+    pw_hub_sub_free(ss);
 }
 
 static void test_no_late_offer_during_priority(void **state)
@@ -1085,7 +1087,7 @@ static void test_decline_broadcast_offer(void **state)
     for (int i = 0; i < 3; i++) online(f, all[i]);
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id);
+    struct pw_hub_sub *ss = sub(f, "session", id);
     f->fc.now = T0 + 3000;
     assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "mb")), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
@@ -1106,7 +1108,7 @@ static void test_decline_broadcast_offer(void **state)
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mc")), PW_OK);
     assert_int_equal(f->r.declined, 1);
     frames_free(&fr);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ss);
 }
 
 /* ======================= accept ======================= */
@@ -1120,7 +1122,7 @@ static void test_accept_exactly_one_winner(void **state)
     create_credits(f, NULL, false, "veh-honda", id);
     struct offers os = offers_of(f, id);
     assert_string_equal(offer_ids(&os, -1, -1), "ma,mb,mc");
-    struct pw_sub *ss = sub(f, "session", id), *ms[4], *pres = sub(f, "presence", "mb");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ms[4], *pres = sub(f, "presence", "mb");
     for (int i = 0; i < 4; i++) ms[i] = sub(f, "mechanic", all[i]);
 
     f->fc.now = T0 + 45000;
@@ -1175,9 +1177,9 @@ static void test_accept_exactly_one_winner(void **state)
     assert_int_equal(pw_routing_cancel(&f->r, id), PW_ETAKEN);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
     frames_free(&fr);
-    for (int i = 0; i < 4; i++) pw_sub_free(ms[i]);
-    pw_sub_free(pres);
-    pw_sub_free(ss);
+    for (int i = 0; i < 4; i++) pw_hub_sub_free(ms[i]);
+    pw_hub_sub_free(pres);
+    pw_hub_sub_free(ss);
 }
 
 static void test_accept_priority_offer(void **state)
@@ -1251,7 +1253,7 @@ static void test_end_returns_connected_mechanic_online(void **state)
     create_credits(f, NULL, false, "veh-honda", id);
     pw_presence_stream_opened(&f->p, mech(f, "ma"));
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
-    struct pw_sub *ss = sub(f, "session", id), *pres = sub(f, "presence", "ma");
+    struct pw_hub_sub *ss = sub(f, "session", id), *pres = sub(f, "presence", "ma");
     /* long after the last sighting, but the dashboard stream is open */
     f->fc.now = T0 + 10 * TIMEOUT_MS;
     assert_int_equal(pw_routing_end(&f->r, id, mech(f, "mb"), NULL, NULL), PW_EFORBIDDEN);
@@ -1275,8 +1277,8 @@ static void test_end_returns_connected_mechanic_online(void **state)
     assert_int_equal(pw_routing_end(&f->r, id, mech(f, "ma"), NULL, NULL), PW_ETAKEN);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
     frames_free(&fr);
-    pw_sub_free(pres);
-    pw_sub_free(ss);
+    pw_hub_sub_free(pres);
+    pw_hub_sub_free(ss);
 }
 
 static void test_end_recently_seen_online_else_offline(void **state)
@@ -1330,7 +1332,7 @@ static void test_cancel_in_priority_refunds(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 9000;
     assert_int_equal(pw_routing_cancel(&f->r, id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -1358,8 +1360,8 @@ static void test_cancel_in_priority_refunds(void **state)
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
     assert_int_equal(f->r.cancelled, 1);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 static void test_cancel_in_broadcast_tells_every_holder(void **state)
@@ -1373,7 +1375,7 @@ static void test_cancel_in_broadcast_tells_every_holder(void **state)
     struct offers os = offers_of(f, id);
     assert_string_equal(offer_ids(&os, -1, -1), "mb,me");
     assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "me")), PW_OK);
-    struct pw_sub *mb = sub(f, "mechanic", "mb"), *me = sub(f, "mechanic", "me"),
+    struct pw_hub_sub *mb = sub(f, "mechanic", "mb"), *me = sub(f, "mechanic", "me"),
                   *ma = sub(f, "mechanic", "ma");
     assert_int_equal(pw_routing_cancel(&f->r, id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -1391,9 +1393,9 @@ static void test_cancel_in_broadcast_tells_every_holder(void **state)
     assert_int_equal(offer_of(&os, "mb", PW_OFFER_BROADCAST)->outcome, PW_OFFER_WITHDRAWN);
     assert_int_equal(offer_of(&os, "me", PW_OFFER_BROADCAST)->outcome, PW_OFFER_DECLINED);
     frames_free(&fr);
-    pw_sub_free(mb);
-    pw_sub_free(me);
-    pw_sub_free(ma);
+    pw_hub_sub_free(mb);
+    pw_hub_sub_free(me);
+    pw_hub_sub_free(ma);
 }
 
 static void test_cancel_awaiting_payment_no_refund(void **state)
@@ -1469,7 +1471,7 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(state_of(f, card.id), PW_SESSION_AWAITING_PAYMENT);
     assert_int_equal(state_of(f, prio), PW_SESSION_PRIORITY);
     assert_int_equal(state_of(f, bc), PW_SESSION_BROADCAST);
-    struct pw_sub *s_card = sub(f, "session", card.id), *s_prio = sub(f, "session", prio),
+    struct pw_hub_sub *s_card = sub(f, "session", card.id), *s_prio = sub(f, "session", prio),
                   *s_bc = sub(f, "session", bc), *ps = sub(f, "mechanic", "pref"),
                   *mbs = sub(f, "mechanic", "mb");
 
@@ -1493,7 +1495,7 @@ static void test_expiry_in_each_open_state(void **state)
     pw_session_clear(&got);
 
     struct frames fr = {0};
-    struct pw_sub *subs[] = {s_card, s_prio, s_bc};
+    struct pw_hub_sub *subs[] = {s_card, s_prio, s_bc};
     const char *ids[] = {card.id, prio, bc};
     for (int i = 0; i < 3; i++) {
         read_frames(subs[i], &fr);
@@ -1530,11 +1532,11 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(pw_routing_paid(&f->r, card.id), PW_OK);
     assert_int_equal(state_of(f, card.id), PW_SESSION_EXPIRED);
     frames_free(&fr);
-    pw_sub_free(s_card);
-    pw_sub_free(s_prio);
-    pw_sub_free(s_bc);
-    pw_sub_free(ps);
-    pw_sub_free(mbs);
+    pw_hub_sub_free(s_card);
+    pw_hub_sub_free(s_prio);
+    pw_hub_sub_free(s_bc);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(mbs);
     pw_session_clear(&card);
 }
 
@@ -1564,7 +1566,7 @@ static void test_window_timer_survives_restart(void **state)
     restart(f);
     f->fc.now = T0 + WINDOW_MS + 30000;
     assert_int_equal(stored_events(f).broadcast_steps, 0);
-    struct pw_sub *ss = sub(f, "session", id), *ma = sub(f, "mechanic", "ma");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ma = sub(f, "mechanic", "ma");
     assert_int_equal(pw_routing_init(&f->r), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct stored c = stored_events(f);
@@ -1582,8 +1584,8 @@ static void test_window_timer_survives_restart(void **state)
     pw_routing_tick(&f->r);
     f->fc.now += 5000;
     pw_routing_tick(&f->r);
-    pw_sub_free(ss);
-    pw_sub_free(ma);
+    pw_hub_sub_free(ss);
+    pw_hub_sub_free(ma);
     restart(f);
     assert_int_equal(pw_routing_init(&f->r), PW_OK);
     pw_routing_tick(&f->r);
@@ -1626,7 +1628,7 @@ static void test_restart_past_window_and_lifetime_expires_without_broadcast(void
     create_credits(f, "pref", false, "veh-honda", id);
     restart(f);
     f->fc.now = T0 + TTL_MS + 5000;
-    struct pw_sub *ma = sub(f, "mechanic", "ma"), *ss = sub(f, "session", id);
+    struct pw_hub_sub *ma = sub(f, "mechanic", "ma"), *ss = sub(f, "session", id);
     assert_int_equal(pw_routing_init(&f->r), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_EXPIRED);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -1639,8 +1641,8 @@ static void test_restart_past_window_and_lifetime_expires_without_broadcast(void
     assert_string_equal(offer_ids(&os, -1, -1), "pref");
     assert_int_equal(stored_events(f).broadcast_steps, 0);
     frames_free(&fr);
-    pw_sub_free(ma);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ma);
+    pw_hub_sub_free(ss);
 }
 
 static void test_init_repairs_presence(void **state)
@@ -1677,6 +1679,18 @@ static void test_init_repairs_presence(void **state)
 
 /* ======================= JSON ======================= */
 
+/* The API's session object over this fixture's store and directory (all it reads). */
+static json_t *session_json_upto(struct fx *f, const struct pw_session *s, int64_t upto)
+{
+    struct pw_app app = {.store = f->st, .dir = f->d};
+    return api_session_json_upto(&app, s, upto);
+}
+
+static json_t *session_json(struct fx *f, const struct pw_session *s)
+{
+    return session_json_upto(f, s, INT64_MAX);
+}
+
 static void test_session_json_fields(void **state)
 {
     struct fx *f = *state;
@@ -1685,7 +1699,7 @@ static void test_session_json_fields(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     struct pw_session s = get_session(f, id);
-    json_t *j = pw_session_json(&f->r, &s);
+    json_t *j = session_json(f, &s);
     pw_session_clear(&s);
     const char *keys[] = {"id", "state", "customer_id", "vehicle", "plan", "is_specialist",
                           "price_cents", "payment", "preferred_mechanic_id", "routing_type",
@@ -1719,7 +1733,7 @@ static void test_session_json_fields(void **state)
 
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
     s = get_session(f, id);
-    j = pw_session_json(&f->r, &s);
+    j = session_json(f, &s);
     pw_session_clear(&s);
     json_t *am = json_object_get(j, "assigned_mechanic");
     assert_string_equal(str(am, "id"), "pref");
@@ -1734,7 +1748,7 @@ static void test_session_json_fields(void **state)
     char bc[PW_ID_LEN + 1];
     create_credits_as(f, "cust4", NULL, false, "veh-4", bc);
     s = get_session(f, bc);
-    j = pw_session_json(&f->r, &s);
+    j = session_json(f, &s);
     pw_session_clear(&s);
     assert_true(json_is_null(json_object_get(j, "priority_ends_at")));
     assert_true(json_is_null(json_object_get(j, "preferred_mechanic_id")));
@@ -1754,7 +1768,7 @@ static void test_offline_by_hand_ends_window(void **state)
     for (int i = 0; i < 4; i++) online(f, all[i]);
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 30000;
     offline(f, "pref");
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
@@ -1786,8 +1800,8 @@ static void test_offline_by_hand_ends_window(void **state)
     pw_routing_tick(&f->r);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 /* A presence timeout is not a decision: the window stays, the offer stays live. */
@@ -1798,7 +1812,7 @@ static void test_timeout_keeps_window(void **state)
     online(f, "ma");
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    struct pw_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
+    struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     pw_presence_stream_opened(&f->p, mech(f, "ma")); /* ma stays seen */
     f->fc.now = T0 + TIMEOUT_MS + 1000;
     assert_int_equal(pw_presence_sweep(&f->p), 1);
@@ -1815,8 +1829,8 @@ static void test_timeout_keeps_window(void **state)
     online(f, "pref");
     assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
     frames_free(&fr);
-    pw_sub_free(ps);
-    pw_sub_free(ss);
+    pw_hub_sub_free(ps);
+    pw_hub_sub_free(ss);
 }
 
 /* One live request per customer: refused before anything is charged or written. */
@@ -1868,7 +1882,7 @@ static void test_session_json_steps(void **state)
     struct fx *f = *state;
     online(f, "pref");
     online(f, "ma");
-    struct pw_sub *all = NULL;
+    struct pw_hub_sub *all = NULL;
     char id[PW_ID_LEN + 1];
     int64_t before = pw_hub_latest_seq(f->hub);
     create_credits(f, "pref", false, "veh-honda", id);
@@ -1881,7 +1895,7 @@ static void test_session_json_steps(void **state)
     read_frames(all, &fr);
     assert_string_equal(steps(&fr), "priority_offered,priority_declined,broadcast,accepted");
     struct pw_session s = get_session(f, id);
-    json_t *j = pw_session_json(&f->r, &s);
+    json_t *j = session_json(f, &s);
     json_t *st = json_object_get(j, "steps");
     assert_true(json_is_array(st));
     size_t k = 0;
@@ -1898,14 +1912,14 @@ static void test_session_json_steps(void **state)
     for (int i = 0; i < fr.n; i++)
         if (!strcmp(fr.f[i].type, "routing") && !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
             upto = fr.f[i].id;
-    j = pw_session_json_upto(&f->r, &s, upto);
+    j = session_json_upto(f, &s, upto);
     st = json_object_get(j, "steps");
     assert_int_equal(json_array_size(st), 2);
     assert_string_equal(str(json_array_get(st, 1), "step"), "priority_declined");
     json_decref(j);
     pw_session_clear(&s);
     frames_free(&fr);
-    pw_sub_free(all);
+    pw_hub_sub_free(all);
 }
 
 int main(void)

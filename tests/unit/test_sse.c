@@ -65,18 +65,18 @@ static void test_last_event_id_refuses(void **state)
 static void test_frame_bytes(void **state)
 {
     (void)state;
-    struct pw_event *e = pw_sse_frame(17, "snapshot", "{\"mechanics\":[]}");
+    struct pw_hub_event *e = pw_sse_frame(17, "snapshot", "{\"mechanics\":[]}");
     assert_non_null(e);
     const char *want = "id: 17\nevent: snapshot\ndata: {\"mechanics\":[]}\n\n";
     assert_int_equal(e->len, strlen(want));
     assert_memory_equal(e->frame, want, e->len);
     assert_int_equal(e->frame[e->len], '\0');
     assert_int_equal(e->refs, 1);
-    pw_event_unref(e);
+    pw_hub_event_unref(e);
 
     e = pw_sse_frame(0, "snapshot", "{}");
     assert_string_equal(e->frame, "id: 0\nevent: snapshot\ndata: {}\n\n");
-    pw_event_unref(e);
+    pw_hub_event_unref(e);
 }
 
 static void test_event_new_bytes_and_fields(void **state)
@@ -84,7 +84,7 @@ static void test_event_new_bytes_and_fields(void **state)
     (void)state;
     const char *payload = "{\"id\":\"m1\",\"presence\":\"online\",\"is_available\":true,"
                           "\"last_seen_at\":\"2026-01-01T00:00:00.000Z\",\"reason\":\"manual\"}";
-    struct pw_event *e = pw_event_new(123456789012LL, "presence", "presence:m1", payload, 777);
+    struct pw_hub_event *e = pw_hub_event_new(123456789012LL, "presence", "presence:m1", payload, 777);
     assert_non_null(e);
     char want[512];
     snprintf(want, sizeof want, "id: 123456789012\nevent: presence\ndata: %s\n\n", payload);
@@ -95,23 +95,23 @@ static void test_event_new_bytes_and_fields(void **state)
     assert_string_equal(e->type, "presence");
     assert_string_equal(e->channel, "presence:m1");
     assert_int_equal(e->refs, 1);
-    pw_event_ref(e);
+    pw_hub_event_ref(e);
     assert_int_equal(e->refs, 2);
-    pw_event_unref(e);
+    pw_hub_event_unref(e);
     assert_int_equal(e->refs, 1);
-    pw_event_unref(e);
+    pw_hub_event_unref(e);
 }
 
 static void test_raw_and_constants(void **state)
 {
     (void)state;
-    struct pw_event *e = pw_event_raw(PW_SSE_RETRY, sizeof PW_SSE_RETRY - 1);
+    struct pw_hub_event *e = pw_hub_event_raw(PW_SSE_RETRY, sizeof PW_SSE_RETRY - 1);
     assert_string_equal(e->frame, "retry: 2000\n\n");
     assert_int_equal(e->len, 13);
     assert_int_equal(e->seq, 0);
     assert_null(e->type);
     assert_null(e->channel);
-    pw_event_unref(e);
+    pw_hub_event_unref(e);
     /* a comment line: starts with ':' and ends the block */
     assert_int_equal(PW_SSE_KEEPALIVE[0], ':');
     size_t n = strlen(PW_SSE_KEEPALIVE);

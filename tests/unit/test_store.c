@@ -521,7 +521,7 @@ static void test_event_sequence(void **state)
     int64_t latest = -1;
     assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
     assert_int_equal(latest, 0);
-    enum pw_state states[] = {PW_ONLINE, PW_BUSY, PW_ONLINE, PW_OFFLINE};
+    enum pw_presence_state states[] = {PW_ONLINE, PW_BUSY, PW_ONLINE, PW_OFFLINE};
     int64_t prev = 0;
     for (int i = 0; i < 4; i++) {
         char payload[32];

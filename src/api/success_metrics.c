@@ -1,12 +1,12 @@
 /* GET /api/admin/metrics?from=&to= (SPEC §4.6): the seed's success metrics over the
  * sessions created in [from, to). The store hands one row of facts per session; the
- * numbers are computed by metrics/admin_metrics.c. Admins only. */
+ * numbers are computed by success/success_metrics.c. Admins only. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "app.h"
-#include "metrics/admin_metrics.h"
+#include "success/success_metrics.h"
 #include "store/store.h"
 
 struct facts {
@@ -33,10 +33,10 @@ static void collect(void *ctx, const struct store_session_facts *f)
 }
 
 /* Answers 200 with the metrics, encoded with enough digits for seconds and rates. */
-static void respond(struct http_request *r, const struct pw_metrics *m)
+static void respond(struct http_request *r, const struct pw_success_metrics *m)
 {
-    json_t *body = pw_metrics_json(m);
-    char *text = json_dumps(body, PW_METRICS_JSON_FLAGS);
+    json_t *body = pw_success_json(m);
+    char *text = json_dumps(body, PW_SUCCESS_JSON_FLAGS);
     json_decref(body);
     /* gzipped when asked for: ~4.6 KB of numbers, no secret in it */
     http_json_gzipped(r, 200, text);
@@ -47,7 +47,7 @@ static bool time_param(struct http_request *r, const char *name, int64_t *ms)
 {
     const char *v = pw_query_get(&r->query, name);
     if (!v) return true;
-    if (!pw_metrics_parse_time(v, ms)) {
+    if (!pw_success_parse_time(v, ms)) {
         http_errorf(r, PW_EINVAL,
                     "\"%s\" must be an ISO 8601 UTC time like 2025-01-31T00:00:00Z or a date "
                     "like 2025-01-31.",
@@ -67,13 +67,13 @@ void api_admin_metrics(struct http_request *r)
     int64_t to = pw_clock_now(&r->app->clock), from;
     bool has_from = pw_query_get(&r->query, "from") != NULL;
     if (!time_param(r, "to", &to)) return;
-    from = to - PW_METRICS_DEFAULT_WINDOW_MS;
+    from = to - PW_SUCCESS_DEFAULT_WINDOW_MS;
     if (has_from && !time_param(r, "from", &from)) return;
     if (from >= to) {
         http_error(r, PW_EINVAL, "\"from\" must be before \"to\".");
         return;
     }
-    if (to - from > PW_METRICS_MAX_WINDOW_MS) {
+    if (to - from > PW_SUCCESS_MAX_WINDOW_MS) {
         http_error(r, PW_EINVAL, "The window can be at most 366 days.");
         return;
     }
@@ -81,9 +81,9 @@ void api_admin_metrics(struct http_request *r)
     struct facts c = {0};
     pw_err e = store_sessions_facts(r->app->store, from, to, collect, &c);
     if (!e && c.oom) e = PW_EINTERNAL;
-    struct pw_metrics *m = NULL;
+    struct pw_success_metrics *m = NULL;
     if (!e && !(m = malloc(sizeof *m))) e = PW_EINTERNAL;
-    if (!e) e = pw_metrics_compute(c.list, c.n, from, to, m);
+    if (!e) e = pw_success_compute(c.list, c.n, from, to, m);
     if (e)
         http_error(r, e, NULL);
     else

@@ -1,4 +1,4 @@
-/* The admin metrics (metrics/admin_metrics.c) over hand-built histories with known answers:
+/* The admin metrics (success/success_metrics.c) over hand-built histories with known answers:
  * an empty window, windows that cut sessions in half, percentiles of 1, 2 and 10 values,
  * NPS edge cases, the splits by routing type and rollout group, the per-day series and the
  * ISO 8601 parsing of the window. */
@@ -11,17 +11,17 @@
 
 #include <cmocka.h>
 
-#include "metrics/admin_metrics.h"
+#include "success/success_metrics.h"
 
 #define SEC 1000LL
 #define MIN (60 * SEC)
 #define HOUR (60 * MIN)
-#define DAY PW_METRICS_DAY_MS
+#define DAY PW_SUCCESS_DAY_MS
 
 static int64_t t(const char *iso)
 {
     int64_t ms = -1;
-    assert_true(pw_metrics_parse_time(iso, &ms));
+    assert_true(pw_success_parse_time(iso, &ms));
     return ms;
 }
 
@@ -38,14 +38,14 @@ static struct store_session_facts fact(bool priority, const char *group, int64_t
     return f;
 }
 
-static struct pw_metrics M; /* large: keep it off the stack */
+static struct pw_success_metrics M; /* large: keep it off the stack */
 
 static void compute(const struct store_session_facts *f, size_t n, int64_t from, int64_t to)
 {
-    assert_int_equal(pw_metrics_compute(f, n, from, to, &M), PW_OK);
+    assert_int_equal(pw_success_compute(f, n, from, to, &M), PW_OK);
 }
 
-static void rate_is(const struct pw_metrics_rate *r, int64_t num, int64_t den)
+static void rate_is(const struct pw_success_rate *r, int64_t num, int64_t den)
 {
     assert_int_equal(r->num, num);
     assert_int_equal(r->den, den);
@@ -60,7 +60,7 @@ static void test_empty_window(void **state)
     compute(NULL, 0, from, to);
     assert_int_equal(M.overall.sessions, 0);
     assert_int_equal(M.days, 3);
-    json_t *j = pw_metrics_json(&M);
+    json_t *j = pw_success_json(&M);
     assert_string_equal(json_string_value(json_object_get(j, "from")), "2025-03-01T00:00:00.000Z");
     assert_string_equal(json_string_value(json_object_get(j, "to")), "2025-03-04T00:00:00.000Z");
     const char *blocks[][2] = {{"overall", NULL},
@@ -132,15 +132,15 @@ static void test_window_cuts_sessions(void **state)
     assert_int_equal(M.overall.p50_ms, 90 * SEC);
     assert_int_equal(M.overall.p90_ms, 2 * HOUR - 2 * SEC);
     assert_int_equal(M.days, 1);
-    assert_int_equal(M.daily[0][PW_METRICS_BROADCAST], 2);
-    assert_int_equal(M.daily[0][PW_METRICS_PRIORITY_BROADCAST], 1);
+    assert_int_equal(M.daily[0][PW_SUCCESS_BROADCAST], 2);
+    assert_int_equal(M.daily[0][PW_SUCCESS_PRIORITY_BROADCAST], 1);
 
     /* the same history seen from a window that starts earlier and ends later: all 5 */
     compute(f, 5, from - DAY, to + DAY);
     assert_int_equal(M.overall.sessions, 5);
     assert_int_equal(M.days, 3);
-    assert_int_equal(M.daily[0][PW_METRICS_BROADCAST], 1);
-    assert_int_equal(M.daily[2][PW_METRICS_PRIORITY_BROADCAST], 1);
+    assert_int_equal(M.daily[0][PW_SUCCESS_BROADCAST], 1);
+    assert_int_equal(M.daily[2][PW_SUCCESS_PRIORITY_BROADCAST], 1);
 }
 
 /* ---- percentiles ---- */
@@ -149,15 +149,15 @@ static void test_percentiles(void **state)
 {
     (void)state;
     int64_t one[] = {7};
-    assert_int_equal(pw_metrics_percentile(one, 1, 0.5), 7);
-    assert_int_equal(pw_metrics_percentile(one, 1, 0.9), 7);
+    assert_int_equal(pw_success_percentile(one, 1, 0.5), 7);
+    assert_int_equal(pw_success_percentile(one, 1, 0.9), 7);
     int64_t two[] = {10, 20};
-    assert_int_equal(pw_metrics_percentile(two, 2, 0.5), 10);
-    assert_int_equal(pw_metrics_percentile(two, 2, 0.9), 20);
+    assert_int_equal(pw_success_percentile(two, 2, 0.5), 10);
+    assert_int_equal(pw_success_percentile(two, 2, 0.9), 20);
     int64_t ten[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-    assert_int_equal(pw_metrics_percentile(ten, 10, 0.5), 5);
-    assert_int_equal(pw_metrics_percentile(ten, 10, 0.9), 9);
-    assert_int_equal(pw_metrics_percentile(ten, 10, 1.0), 10);
+    assert_int_equal(pw_success_percentile(ten, 10, 0.5), 5);
+    assert_int_equal(pw_success_percentile(ten, 10, 0.9), 9);
+    assert_int_equal(pw_success_percentile(ten, 10, 1.0), 10);
 
     /* the same through compute, with the times given out of order */
     int64_t from = t("2025-01-01"), to = t("2025-01-02");
@@ -180,11 +180,11 @@ static void test_percentiles(void **state)
     assert_int_equal(M.overall.p50_ms, 5 * SEC);
     assert_int_equal(M.overall.p90_ms, 9 * SEC);
     /* per routing type: even i broadcast {4,1,3,2,6}, odd i priority {9,7,10,8,5} */
-    assert_int_equal(M.by_type[PW_METRICS_BROADCAST].p50_ms, 3 * SEC);
-    assert_int_equal(M.by_type[PW_METRICS_BROADCAST].p90_ms, 6 * SEC);
-    assert_int_equal(M.by_type[PW_METRICS_PRIORITY_BROADCAST].p50_ms, 8 * SEC);
-    assert_int_equal(M.by_type[PW_METRICS_PRIORITY_BROADCAST].p90_ms, 10 * SEC);
-    json_t *j = pw_metrics_json(&M);
+    assert_int_equal(M.by_type[PW_SUCCESS_BROADCAST].p50_ms, 3 * SEC);
+    assert_int_equal(M.by_type[PW_SUCCESS_BROADCAST].p90_ms, 6 * SEC);
+    assert_int_equal(M.by_type[PW_SUCCESS_PRIORITY_BROADCAST].p50_ms, 8 * SEC);
+    assert_int_equal(M.by_type[PW_SUCCESS_PRIORITY_BROADCAST].p90_ms, 10 * SEC);
+    json_t *j = pw_success_json(&M);
     json_t *tts = json_object_get(json_object_get(j, "overall"), "time_to_start");
     assert_true(json_real_value(json_object_get(tts, "p50_seconds")) == 5.0);
     assert_true(json_real_value(json_object_get(tts, "p90_seconds")) == 9.0);
@@ -208,7 +208,7 @@ static void nps_of(const int *scores, int n, int64_t promoters, int64_t passives
     assert_int_equal(M.overall.promoters, promoters);
     assert_int_equal(M.overall.passives, passives);
     assert_int_equal(M.overall.detractors, detractors);
-    json_t *j = pw_metrics_json(&M);
+    json_t *j = pw_success_json(&M);
     json_t *s = json_object_get(json_object_get(json_object_get(j, "overall"), "nps"), "score");
     if (n == 0) {
         assert_true(json_is_null(s));
@@ -237,7 +237,7 @@ static void test_nps(void **state)
     f[1].rating_score = 9;
     compute(f, 2, from, from + DAY);
     assert_int_equal(M.overall.nps_answers, 1);
-    assert_true(pw_metrics_nps(1, 0, 1) == 100.0);
+    assert_true(pw_success_nps(1, 0, 1) == 100.0);
 }
 
 /* ---- a mixed history, and its splits ---- */
@@ -306,7 +306,7 @@ static void test_splits(void **state)
     f[8] = fact(false, "", to + HOUR);
     compute(f, 9, from, to);
 
-    const struct pw_metrics_block *o = &M.overall;
+    const struct pw_success_block *o = &M.overall;
     assert_int_equal(o->sessions, 8);
     assert_int_equal(o->broadcast, 3);
     assert_int_equal(o->priority_broadcast, 5);
@@ -321,7 +321,7 @@ static void test_splits(void **state)
     assert_int_equal(o->promoters, 2);
     assert_int_equal(o->detractors, 1);
 
-    const struct pw_metrics_block *pb = &M.by_type[PW_METRICS_PRIORITY_BROADCAST];
+    const struct pw_success_block *pb = &M.by_type[PW_SUCCESS_PRIORITY_BROADCAST];
     assert_int_equal(pb->sessions, 5);
     rate_is(&pb->priority_acceptance, 1, 4);
     rate_is(&pb->fallback, 2, 4);
@@ -330,7 +330,7 @@ static void test_splits(void **state)
     assert_int_equal(pb->p50_ms, 60 * SEC);
     assert_int_equal(pb->p90_ms, 300 * SEC);
 
-    const struct pw_metrics_block *bb = &M.by_type[PW_METRICS_BROADCAST];
+    const struct pw_success_block *bb = &M.by_type[PW_SUCCESS_BROADCAST];
     assert_int_equal(bb->sessions, 3);
     rate_is(&bb->priority_acceptance, 0, 0);
     rate_is(&bb->fallback, 0, 0);
@@ -340,13 +340,13 @@ static void test_splits(void **state)
     assert_int_equal(bb->p50_ms, 30 * SEC);
     assert_int_equal(bb->p90_ms, 30 * SEC);
 
-    const struct pw_metrics_block *sel = &M.by_group[PW_METRICS_SELECTION];
+    const struct pw_success_block *sel = &M.by_group[PW_SUCCESS_SELECTION];
     assert_int_equal(sel->sessions, 6);
     assert_int_equal(sel->priority_broadcast, 5);
     rate_is(&sel->expiry, 1, 5);
     rate_is(&sel->escalation, 1, 2);
     assert_int_equal(sel->nps_answers, 2);
-    const struct pw_metrics_block *ctl = &M.by_group[PW_METRICS_CONTROL];
+    const struct pw_success_block *ctl = &M.by_group[PW_SUCCESS_CONTROL];
     assert_int_equal(ctl->sessions, 2);
     assert_int_equal(ctl->priority_broadcast, 0);
     rate_is(&ctl->priority_acceptance, 0, 0);
@@ -355,7 +355,7 @@ static void test_splits(void **state)
     assert_int_equal(ctl->promoters, 1);
 
     /* the JSON of the same numbers */
-    json_t *j = pw_metrics_json(&M);
+    json_t *j = pw_success_json(&M);
     json_t *jo = json_object_get(j, "overall");
     assert_true(json_real_value(json_object_get(json_object_get(jo, "share"), "chosen_mechanic")) ==
                 5.0 / 8);
@@ -389,16 +389,16 @@ static void test_window_limits(void **state)
 {
     (void)state;
     int64_t from = t("2025-01-01");
-    assert_int_equal(pw_metrics_compute(NULL, 0, from, from, &M), PW_EINVAL);
-    assert_int_equal(pw_metrics_compute(NULL, 0, from, from - 1, &M), PW_EINVAL);
-    assert_int_equal(pw_metrics_compute(NULL, 0, from, from + 366 * DAY + 1, &M), PW_EINVAL);
-    assert_int_equal(pw_metrics_compute(NULL, 0, from, from + 366 * DAY, &M), PW_OK);
+    assert_int_equal(pw_success_compute(NULL, 0, from, from, &M), PW_EINVAL);
+    assert_int_equal(pw_success_compute(NULL, 0, from, from - 1, &M), PW_EINVAL);
+    assert_int_equal(pw_success_compute(NULL, 0, from, from + 366 * DAY + 1, &M), PW_EINVAL);
+    assert_int_equal(pw_success_compute(NULL, 0, from, from + 366 * DAY, &M), PW_OK);
     assert_int_equal(M.days, 366);
     /* not aligned to midnight: the partial first and last days are both present */
-    assert_int_equal(pw_metrics_compute(NULL, 0, from + HOUR, from + HOUR + 366 * DAY, &M), PW_OK);
+    assert_int_equal(pw_success_compute(NULL, 0, from + HOUR, from + HOUR + 366 * DAY, &M), PW_OK);
     assert_int_equal(M.days, 367);
     assert_int_equal(M.first_day, from);
-    assert_int_equal(pw_metrics_compute(NULL, 0, from + HOUR, from + 2 * HOUR, &M), PW_OK);
+    assert_int_equal(pw_success_compute(NULL, 0, from + HOUR, from + 2 * HOUR, &M), PW_OK);
     assert_int_equal(M.days, 1);
 }
 
@@ -406,22 +406,22 @@ static void test_parse_time(void **state)
 {
     (void)state;
     int64_t ms;
-    assert_true(pw_metrics_parse_time("1970-01-01", &ms));
+    assert_true(pw_success_parse_time("1970-01-01", &ms));
     assert_int_equal(ms, 0);
-    assert_true(pw_metrics_parse_time("2025-01-31T00:00:00Z", &ms));
+    assert_true(pw_success_parse_time("2025-01-31T00:00:00Z", &ms));
     assert_int_equal(ms, 1738281600000LL);
-    assert_true(pw_metrics_parse_time("2025-01-31T10:20Z", &ms));
+    assert_true(pw_success_parse_time("2025-01-31T10:20Z", &ms));
     assert_int_equal(ms, 1738281600000LL + 10 * HOUR + 20 * MIN);
-    assert_true(pw_metrics_parse_time("2025-01-31T10:20:30.5Z", &ms));
+    assert_true(pw_success_parse_time("2025-01-31T10:20:30.5Z", &ms));
     assert_int_equal(ms, 1738281600000LL + 10 * HOUR + 20 * MIN + 30 * SEC + 500);
-    assert_true(pw_metrics_parse_time("2025-01-31T10:20:30.123456Z", &ms));
+    assert_true(pw_success_parse_time("2025-01-31T10:20:30.123456Z", &ms));
     assert_int_equal(ms % 1000, 123);
-    assert_true(pw_metrics_parse_time("2025-01-31T10:20:30+00:00", &ms));
-    assert_true(pw_metrics_parse_time("2024-02-29", &ms)); /* leap year */
+    assert_true(pw_success_parse_time("2025-01-31T10:20:30+00:00", &ms));
+    assert_true(pw_success_parse_time("2024-02-29", &ms)); /* leap year */
     /* pw_iso8601 and the parser agree */
     char iso[PW_ISO_LEN + 1];
     pw_iso8601(1750000123456LL, iso);
-    assert_true(pw_metrics_parse_time(iso, &ms));
+    assert_true(pw_success_parse_time(iso, &ms));
     assert_int_equal(ms, 1750000123456LL);
 
     const char *bad[] = {"", "2025", "2025-1-01", "2025-13-01", "2025-02-29", "2025-04-31",
@@ -430,9 +430,9 @@ static void test_parse_time(void **state)
                          "2025-01-01T10:00:00+01:00", "2025-01-01 ", "2025-01-01Z", "now",
                          "2025-01-01T10:00:00Zjunk", "+2025-01-01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (pw_metrics_parse_time(bad[i], &ms)) fail_msg("accepted '%s'", bad[i]);
+        if (pw_success_parse_time(bad[i], &ms)) fail_msg("accepted '%s'", bad[i]);
     }
-    assert_false(pw_metrics_parse_time(NULL, &ms));
+    assert_false(pw_success_parse_time(NULL, &ms));
 }
 
 int main(void)

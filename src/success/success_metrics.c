@@ -1,7 +1,7 @@
 /* The admin metrics: one pass over the window's facts per group of sessions. Every rate
  * keeps its numerator and denominator, so a reader can check it and a 0 denominator becomes
  * null instead of a made-up 0 %. */
-#include "metrics/admin_metrics.h"
+#include "success/success_metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-int64_t pw_metrics_percentile(const int64_t *sorted, size_t n, double q)
+int64_t pw_success_percentile(const int64_t *sorted, size_t n, double q)
 {
     /* rank = ceil(q * n), 1-based; computed in integers so 0.9 * 10 is exactly 9 */
     long permille = (long)(q * 1000.0 + 0.5);
@@ -25,7 +25,7 @@ int64_t pw_metrics_percentile(const int64_t *sorted, size_t n, double q)
     return sorted[rank - 1];
 }
 
-double pw_metrics_nps(int64_t promoters, int64_t detractors, int64_t answers)
+double pw_success_nps(int64_t promoters, int64_t detractors, int64_t answers)
 {
     return 100.0 * (double)(promoters - detractors) / (double)answers;
 }
@@ -38,8 +38,8 @@ static int cmp_i64(const void *a, const void *b)
 
 static int group_of(const struct store_session_facts *f)
 {
-    if (strcmp(f->rollout_group, "selection") == 0) return PW_METRICS_SELECTION;
-    if (strcmp(f->rollout_group, "control") == 0) return PW_METRICS_CONTROL;
+    if (strcmp(f->rollout_group, "selection") == 0) return PW_SUCCESS_SELECTION;
+    if (strcmp(f->rollout_group, "control") == 0) return PW_SUCCESS_CONTROL;
     return -1;
 }
 
@@ -57,7 +57,7 @@ static bool member(const struct store_session_facts *f, enum split split, int wh
     case SPLIT_ALL:
         return true;
     case SPLIT_TYPE:
-        return (f->priority_routing ? PW_METRICS_PRIORITY_BROADCAST : PW_METRICS_BROADCAST) == which;
+        return (f->priority_routing ? PW_SUCCESS_PRIORITY_BROADCAST : PW_SUCCESS_BROADCAST) == which;
     case SPLIT_GROUP:
         return group_of(f) == which;
     }
@@ -67,7 +67,7 @@ static bool member(const struct store_session_facts *f, enum split split, int wh
 /* scratch holds n values: the start times of the block's sessions, sorted for percentiles. */
 static void block_compute(const struct store_session_facts *facts, size_t n, int64_t from,
                           int64_t to, enum split split, int which, int64_t *scratch,
-                          struct pw_metrics_block *b)
+                          struct pw_success_block *b)
 {
     memset(b, 0, sizeof *b);
     size_t started = 0;
@@ -118,37 +118,37 @@ static void block_compute(const struct store_session_facts *facts, size_t n, int
     b->started = (int64_t)started;
     if (started) {
         qsort(scratch, started, sizeof *scratch, cmp_i64);
-        b->p50_ms = pw_metrics_percentile(scratch, started, 0.5);
-        b->p90_ms = pw_metrics_percentile(scratch, started, 0.9);
+        b->p50_ms = pw_success_percentile(scratch, started, 0.5);
+        b->p90_ms = pw_success_percentile(scratch, started, 0.9);
     }
 }
 
-pw_err pw_metrics_compute(const struct store_session_facts *facts, size_t n, int64_t from,
-                          int64_t to, struct pw_metrics *m)
+pw_err pw_success_compute(const struct store_session_facts *facts, size_t n, int64_t from,
+                          int64_t to, struct pw_success_metrics *m)
 {
-    if (from < 0 || to <= from || to - from > PW_METRICS_MAX_WINDOW_MS) return PW_EINVAL;
+    if (from < 0 || to <= from || to - from > PW_SUCCESS_MAX_WINDOW_MS) return PW_EINVAL;
     memset(m, 0, sizeof *m);
     m->from = from;
     m->to = to;
     int64_t *scratch = malloc((n ? n : 1) * sizeof *scratch);
     if (!scratch) return PW_EINTERNAL;
     block_compute(facts, n, from, to, SPLIT_ALL, 0, scratch, &m->overall);
-    for (int t = 0; t < PW_METRICS_TYPES; t++)
+    for (int t = 0; t < PW_SUCCESS_TYPES; t++)
         block_compute(facts, n, from, to, SPLIT_TYPE, t, scratch, &m->by_type[t]);
-    for (int g = 0; g < PW_METRICS_GROUPS; g++)
+    for (int g = 0; g < PW_SUCCESS_GROUPS; g++)
         block_compute(facts, n, from, to, SPLIT_GROUP, g, scratch, &m->by_group[g]);
     free(scratch);
 
-    int64_t first = floor_div(from, PW_METRICS_DAY_MS);
-    int64_t last = floor_div(to - 1, PW_METRICS_DAY_MS);
-    m->first_day = first * PW_METRICS_DAY_MS;
+    int64_t first = floor_div(from, PW_SUCCESS_DAY_MS);
+    int64_t last = floor_div(to - 1, PW_SUCCESS_DAY_MS);
+    m->first_day = first * PW_SUCCESS_DAY_MS;
     m->days = (int)(last - first + 1);
-    if (m->days > PW_METRICS_MAX_DAYS) return PW_EINVAL; /* cannot happen within 366 days */
+    if (m->days > PW_SUCCESS_MAX_DAYS) return PW_EINVAL; /* cannot happen within 366 days */
     for (size_t i = 0; i < n; i++) {
         const struct store_session_facts *f = &facts[i];
         if (!in_window(f, from, to)) continue;
-        int64_t day = floor_div(f->created_at, PW_METRICS_DAY_MS) - first;
-        m->daily[day][f->priority_routing ? PW_METRICS_PRIORITY_BROADCAST : PW_METRICS_BROADCAST]++;
+        int64_t day = floor_div(f->created_at, PW_SUCCESS_DAY_MS) - first;
+        m->daily[day][f->priority_routing ? PW_SUCCESS_PRIORITY_BROADCAST : PW_SUCCESS_BROADCAST]++;
     }
     return PW_OK;
 }
@@ -162,7 +162,7 @@ static json_t *ratio(int64_t num, int64_t den)
     return den ? json_real(round((double)num / (double)den * 10000.0) / 10000.0) : json_null();
 }
 
-static json_t *rate_json(const struct pw_metrics_rate *r, const char *num_name,
+static json_t *rate_json(const struct pw_success_rate *r, const char *num_name,
                          const char *den_name)
 {
     return json_pack("{s:o, s:I, s:I}", "rate", ratio(r->num, r->den), num_name,
@@ -174,7 +174,7 @@ static json_t *seconds(int64_t ms, bool valid)
     return valid ? json_real((double)ms / 1000.0) : json_null();
 }
 
-static json_t *block_json(const struct pw_metrics_block *b)
+static json_t *block_json(const struct pw_success_block *b)
 {
     json_t *o = json_object();
     json_object_set_new(o, "sessions",
@@ -196,7 +196,7 @@ static json_t *block_json(const struct pw_metrics_block *b)
     json_object_set_new(
         o, "nps",
         json_pack("{s:o, s:I, s:I, s:I, s:I}", "score",
-                  b->nps_answers ? json_real(round(pw_metrics_nps(b->promoters, b->detractors,
+                  b->nps_answers ? json_real(round(pw_success_nps(b->promoters, b->detractors,
                                                                   b->nps_answers) *
                                                    10.0) /
                                              10.0)
@@ -207,7 +207,7 @@ static json_t *block_json(const struct pw_metrics_block *b)
     return o;
 }
 
-json_t *pw_metrics_json(const struct pw_metrics *m)
+json_t *pw_success_json(const struct pw_success_metrics *m)
 {
     char from[PW_ISO_LEN + 1], to[PW_ISO_LEN + 1];
     pw_iso8601(m->from, from);
@@ -215,9 +215,9 @@ json_t *pw_metrics_json(const struct pw_metrics *m)
     json_t *daily = json_array();
     for (int d = 0; d < m->days; d++) {
         char iso[PW_ISO_LEN + 1];
-        pw_iso8601(m->first_day + d * PW_METRICS_DAY_MS, iso);
+        pw_iso8601(m->first_day + d * PW_SUCCESS_DAY_MS, iso);
         iso[10] = '\0'; /* the date part */
-        int64_t b = m->daily[d][PW_METRICS_BROADCAST], p = m->daily[d][PW_METRICS_PRIORITY_BROADCAST];
+        int64_t b = m->daily[d][PW_SUCCESS_BROADCAST], p = m->daily[d][PW_SUCCESS_PRIORITY_BROADCAST];
         json_array_append_new(daily, json_pack("{s:s, s:I, s:I, s:I}", "date", iso, "total",
                                                (json_int_t)(b + p), "broadcast", (json_int_t)b,
                                                "priority_broadcast", (json_int_t)p));
@@ -225,10 +225,10 @@ json_t *pw_metrics_json(const struct pw_metrics *m)
     return json_pack(
         "{s:s, s:s, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o}", "from", from, "to", to, "overall",
         block_json(&m->overall), "by_routing_type", "broadcast",
-        block_json(&m->by_type[PW_METRICS_BROADCAST]), "priority_broadcast",
-        block_json(&m->by_type[PW_METRICS_PRIORITY_BROADCAST]), "by_rollout_group", "selection",
-        block_json(&m->by_group[PW_METRICS_SELECTION]), "control",
-        block_json(&m->by_group[PW_METRICS_CONTROL]), "daily", daily);
+        block_json(&m->by_type[PW_SUCCESS_BROADCAST]), "priority_broadcast",
+        block_json(&m->by_type[PW_SUCCESS_PRIORITY_BROADCAST]), "by_rollout_group", "selection",
+        block_json(&m->by_group[PW_SUCCESS_SELECTION]), "control",
+        block_json(&m->by_group[PW_SUCCESS_CONTROL]), "daily", daily);
 }
 
 /* ---- time parsing ---- */
@@ -264,7 +264,7 @@ static int month_days(int y, int mo)
     return mo == 2 && leap ? 29 : days[mo - 1];
 }
 
-bool pw_metrics_parse_time(const char *s, int64_t *ms)
+bool pw_success_parse_time(const char *s, int64_t *ms)
 {
     if (!s) return false;
     const char *p = s;

@@ -1,5 +1,5 @@
 /* GET /metrics: the Prometheus text exposition format (version 0.0.4). Every series is
- * prefixed pitwall_. Counters come from core/metrics.c and the modules' own counters; gauges
+ * prefixed pitwall_. Counters come from core/request_metrics.c and the modules' own counters; gauges
  * are read now. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include "api/api.h"
 #include "app.h"
-#include "core/metrics.h"
+#include "core/request_metrics.h"
 #include "presence/directory.h"
 #include "stream/hub.h"
 #include "stream/sse.h"
@@ -94,11 +94,11 @@ void api_metrics(struct http_request *r)
         return;
     }
     family(&b, "http_requests_total", "counter", "HTTP requests answered, by route pattern and status.");
-    pw_metrics_each_request(&app->http.metrics, request_line, &b);
+    pw_request_metrics_each(&app->http.metrics, request_line, &b);
 
     uint64_t cum[PW_LATENCY_BUCKETS], count;
     double sum;
-    pw_metrics_latency(&app->http.metrics, cum, &sum, &count);
+    pw_request_metrics_latency(&app->http.metrics, cum, &sum, &count);
     family(&b, "http_request_duration_seconds", "histogram",
            "Time from the request line to the end of the answer (streams: their lifetime).");
     for (int i = 0; i < PW_LATENCY_BUCKETS; i++)
@@ -112,9 +112,9 @@ void api_metrics(struct http_request *r)
     family(&b, "connections_open", "gauge", "Client connections open now.");
     put(&b, "pitwall_connections_open %zu\n", http_open_connections(&app->http));
     family(&b, "streams_open", "gauge", "Server-Sent Event streams open now, by kind.");
-    for (int k = 0; k < PW_STREAM_KINDS; k++)
-        put(&b, "pitwall_streams_open{kind=\"%s\"} %zu\n", pw_stream_kind_names[k],
-            pw_stream_open_count(&app->streams, (enum pw_stream_kind)k));
+    for (int k = 0; k < PW_CHANNEL_KINDS; k++)
+        put(&b, "pitwall_streams_open{kind=\"%s\"} %zu\n", pw_channel_kind_name((enum pw_channel)k),
+            pw_stream_open_count(&app->streams, (enum pw_channel)k));
 
     uint64_t published, delivered, dropped;
     pw_hub_counters(app->hub, &published, &delivered, &dropped);
@@ -138,10 +138,10 @@ void api_metrics(struct http_request *r)
     put(&b, "pitwall_db_listener_reconnects_total %llu\n", (unsigned long long)app->follow.reconnects);
 
     struct presence_counts pc = {0};
-    pw_directory_each(app->dir, count_presence, &pc);
+    pw_dir_each(app->dir, count_presence, &pc);
     family(&b, "mechanics", "gauge", "Bookable mechanics, by presence.");
     for (int p = 0; p < 3; p++)
-        put(&b, "pitwall_mechanics{presence=\"%s\"} %llu\n", pw_presence_name((enum pw_state)p),
+        put(&b, "pitwall_mechanics{presence=\"%s\"} %llu\n", pw_presence_name((enum pw_presence_state)p),
             (unsigned long long)pc.by[p]);
     family(&b, "presence_changes_total", "counter", "Presence changes, every reason.");
     put(&b, "pitwall_presence_changes_total %llu\n", (unsigned long long)app->presence.changes);

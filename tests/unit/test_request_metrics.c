@@ -1,4 +1,4 @@
-/* core/metrics.c directly: per (route, status) counters and the latency histogram live in a
+/* core/request_metrics.c directly: per (route, status) counters and the latency histogram live in a
  * struct the caller owns, so two servers (or two tests) never share counts. Also the log's
  * state binding (core/log.c). */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
+#include "core/request_metrics.h"
 
 struct seen {
     int lines;
@@ -31,18 +31,18 @@ static void test_counters_per_route_and_status(void **state)
 {
     (void)state;
     struct pw_request_metrics m = {0};
-    pw_metrics_request(&m, "/api/me", 200, 100);
-    pw_metrics_request(&m, "/api/me", 200, 100);
-    pw_metrics_request(&m, "/api/me", 401, 100);
-    pw_metrics_request(&m, NULL, 404, 100); /* no route: "-" */
+    pw_request_metrics_add(&m, "/api/me", 200, 100);
+    pw_request_metrics_add(&m, "/api/me", 200, 100);
+    pw_request_metrics_add(&m, "/api/me", 401, 100);
+    pw_request_metrics_add(&m, NULL, 404, 100); /* no route: "-" */
     struct seen s = {0};
-    pw_metrics_each_request(&m, visit, &s);
+    pw_request_metrics_each(&m, visit, &s);
     assert_int_equal(s.lines, 3);
     assert_int_equal(s.total, 4);
     assert_int_equal(s.ok_count, 2);
-    pw_metrics_reset(&m);
+    pw_request_metrics_reset(&m);
     s = (struct seen){0};
-    pw_metrics_each_request(&m, visit, &s);
+    pw_request_metrics_each(&m, visit, &s);
     assert_int_equal(s.lines, 0);
 }
 
@@ -50,13 +50,13 @@ static void test_histogram_is_cumulative(void **state)
 {
     (void)state;
     struct pw_request_metrics m = {0};
-    pw_metrics_request(&m, "/a", 200, 400);          /* 0.4 ms: every bucket */
-    pw_metrics_request(&m, "/a", 200, 20 * 1000);    /* 20 ms: from 0.025 s */
-    pw_metrics_request(&m, "/a", 200, 10 * 1000000); /* 10 s: beyond the last bound */
+    pw_request_metrics_add(&m, "/a", 200, 400);          /* 0.4 ms: every bucket */
+    pw_request_metrics_add(&m, "/a", 200, 20 * 1000);    /* 20 ms: from 0.025 s */
+    pw_request_metrics_add(&m, "/a", 200, 10 * 1000000); /* 10 s: beyond the last bound */
     uint64_t cum[PW_LATENCY_BUCKETS];
     double sum;
     uint64_t count;
-    pw_metrics_latency(&m, cum, &sum, &count);
+    pw_request_metrics_latency(&m, cum, &sum, &count);
     assert_int_equal(count, 3);
     assert_true(sum > 10.02 && sum < 10.021);
     assert_int_equal(cum[0], 1);
@@ -66,24 +66,24 @@ static void test_histogram_is_cumulative(void **state)
             fail_msg("bucket %d (<= %g s): %llu, want %llu", i, pw_latency_bounds_s[i],
                      (unsigned long long)cum[i], (unsigned long long)want);
     }
-    pw_metrics_reset(&m);
+    pw_request_metrics_reset(&m);
 }
 
 static void test_two_instances_apart(void **state)
 {
     (void)state;
     struct pw_request_metrics a = {0}, b = {0};
-    pw_metrics_request(&a, "/x", 200, 1);
+    pw_request_metrics_add(&a, "/x", 200, 1);
     struct seen s = {0};
-    pw_metrics_each_request(&b, visit, &s);
+    pw_request_metrics_each(&b, visit, &s);
     assert_int_equal(s.lines, 0);
     uint64_t cum[PW_LATENCY_BUCKETS];
     double sum;
     uint64_t count;
-    pw_metrics_latency(&b, cum, &sum, &count);
+    pw_request_metrics_latency(&b, cum, &sum, &count);
     assert_int_equal(count, 0);
-    pw_metrics_reset(&a);
-    pw_metrics_reset(&b);
+    pw_request_metrics_reset(&a);
+    pw_request_metrics_reset(&b);
 }
 
 static void test_log_binding(void **state)
