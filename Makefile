@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 20
 LISTEN     ?= 127.0.0.1:8080
 DB         ?= sqlite:pitwall.db
 
-.PHONY: all build run test unit integration e2e check-asan check-fresh fuzz bench deps clean format \
+.PHONY: all build run test unit integration e2e check-asan check-fresh check-format fuzz bench deps clean format \
         install
 
 # The unit tests need cmocka, which only `scripts/deps.sh test` installs: `make run` configures
@@ -82,6 +82,11 @@ bench:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Every C file as clang-format (.clang-format) writes it. Run by CI.
+check-format:
+	@scripts/deps.sh format
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

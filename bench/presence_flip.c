@@ -113,8 +113,7 @@ static void kmp_init(struct kmp *k, const char *p)
     if (!k->fail) exit(1);
     int j = 0;
     for (size_t i = 1; i < k->n; i++) {
-        while (j > 0 && p[i] != p[j])
-            j = k->fail[j - 1];
+        while (j > 0 && p[i] != p[j]) j = k->fail[j - 1];
         if (p[i] == p[j]) j++;
         k->fail[i] = j;
     }
@@ -125,8 +124,7 @@ static long kmp_feed(const struct kmp *k, uint16_t *pos, const char *b, size_t l
 {
     size_t j = *pos;
     for (size_t i = 0; i < len; i++) {
-        while (j > 0 && b[i] != k->p[j])
-            j = (size_t)k->fail[j - 1];
+        while (j > 0 && b[i] != k->p[j]) j = (size_t)k->fail[j - 1];
         if (b[i] == k->p[j]) j++;
         if (j == k->n) {
             *pos = 0;
@@ -334,14 +332,10 @@ static bool watch_parse(const char *v)
     struct watch *w = &watches[nwatches];
     char scope[16] = "";
     if (sscanf(v, "%d:%15s", &w->port, scope) != 2) return false;
-    if (!strcmp(scope, "local"))
-        w->scope = SCOPE_LOCAL;
-    else if (!strcmp(scope, "remote"))
-        w->scope = SCOPE_REMOTE;
-    else if (!strcmp(scope, "all"))
-        w->scope = SCOPE_ALL;
-    else
-        return false;
+    if (!strcmp(scope, "local")) w->scope = SCOPE_LOCAL;
+    else if (!strcmp(scope, "remote")) w->scope = SCOPE_REMOTE;
+    else if (!strcmp(scope, "all")) w->scope = SCOPE_ALL;
+    else return false;
     w->fd = -1;
     nwatches++;
     return true;
@@ -461,20 +455,14 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
-        if (ARG("--mechanics"))
-            opt.mechanics_file = v;
-        else if (ARG("--duration"))
-            opt.duration_s = atof(v);
-        else if (ARG("--host"))
-            opt.host = v;
-        else if (ARG("--grace-ms"))
-            opt.grace_ms = atoi(v);
-        else if (ARG("--max-seconds"))
-            opt.max_s = atoi(v);
+        if (ARG("--mechanics")) opt.mechanics_file = v;
+        else if (ARG("--duration")) opt.duration_s = atof(v);
+        else if (ARG("--host")) opt.host = v;
+        else if (ARG("--grace-ms")) opt.grace_ms = atoi(v);
+        else if (ARG("--max-seconds")) opt.max_s = atoi(v);
         else if (ARG("--watch")) {
             if (!watch_parse(v)) usage();
-        } else
-            usage();
+        } else usage();
 #undef ARG
     }
     if (!opt.mechanics_file || opt.duration_s <= 0) usage();
@@ -505,8 +493,7 @@ int main(int argc, char **argv)
     t_start = now_ns();
     t_end = t_start + (int64_t)(opt.duration_s * 1e9);
     t_grace_end = t_end + (int64_t)opt.grace_ms * 1000000;
-    for (int i = 0; i < nconns; i++)
-        conn_open(&conns[i]);
+    for (int i = 0; i < nconns; i++) conn_open(&conns[i]);
     while (now_ns() < t_end && now_ns() < hard_end) {
         pump(20);
         for (int i = 0; i < nconns; i++) /* a connection the server closed comes back */
@@ -530,8 +517,7 @@ int main(int argc, char **argv)
     size_t used = 0;
     for (int i = 0; i < nconns; i++) {
         bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = conns[j].port == conns[i].port;
+        for (int j = 0; j < i && !seen; j++) seen = conns[j].port == conns[i].port;
         if (seen) continue;
         long ok = 0;
         int64_t worst = 0;
@@ -560,8 +546,7 @@ int main(int argc, char **argv)
     }
     printf("\n");
     fflush(stdout);
-    for (int i = 0; i < nconns; i++)
-        conn_drop(&conns[i]);
+    for (int i = 0; i < nconns; i++) conn_drop(&conns[i]);
     for (int w = 0; w < nwatches; w++)
         if (watches[w].fd >= 0) close_rst(watches[w].fd);
     return n_ok > 0 && !n_non200 && !n_errors ? 0 : 1;

@@ -64,10 +64,10 @@ struct sub {
     int fd;
     uint8_t st;
     uint8_t tries;
-    uint8_t nev;         /* events seen (saturates at 255) */
-    uint8_t ring;        /* next slot of ev_ns (wraps; only ever used modulo EV_KEEP) */
-    uint16_t rpos, epos; /* KMP positions in the ready and event patterns */
-    int64_t got_ns;      /* absolute arrival of the first event at or after t0; 0: none */
+    uint8_t nev;            /* events seen (saturates at 255) */
+    uint8_t ring;           /* next slot of ev_ns (wraps; only ever used modulo EV_KEEP) */
+    uint16_t rpos, epos;    /* KMP positions in the ready and event patterns */
+    int64_t got_ns;         /* absolute arrival of the first event at or after t0; 0: none */
     int64_t ev_ns[EV_KEEP]; /* absolute arrivals before t0 was known, newest EV_KEEP */
 };
 
@@ -167,13 +167,14 @@ static int cmp_i64(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sse_fanout --port P --path PATH -n N [--trigger FILE --trigger-port P]\n"
-            "  [--ready STR] [--event STR] [--rss-pid PID]... [--inflight K] [--hold SEC]\n"
-            "  [--connect-timeout SEC] [--event-timeout SEC] [--max-seconds SEC]\n"
-            "  [--settle-ms MS] [--label NAME] [--times FILE] [--header 'K: V']\n"
-            "  [--bind ADDR] [--ready-file FILE] [--t0-file FILE] [--trigger-wait SEC]\n"
-            "       sse_fanout --trigger-only --port P --trigger FILE --t0-file FILE [--bind ADDR]\n");
+    fprintf(
+        stderr,
+        "usage: sse_fanout --port P --path PATH -n N [--trigger FILE --trigger-port P]\n"
+        "  [--ready STR] [--event STR] [--rss-pid PID]... [--inflight K] [--hold SEC]\n"
+        "  [--connect-timeout SEC] [--event-timeout SEC] [--max-seconds SEC]\n"
+        "  [--settle-ms MS] [--label NAME] [--times FILE] [--header 'K: V']\n"
+        "  [--bind ADDR] [--ready-file FILE] [--t0-file FILE] [--trigger-wait SEC]\n"
+        "       sse_fanout --trigger-only --port P --trigger FILE --t0-file FILE [--bind ADDR]\n");
     exit(2);
 }
 
@@ -369,10 +370,8 @@ static void on_event(struct sub *s, uint32_t events)
         ssize_t r = read(s->fd, buf, sizeof buf);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (r <= 0) {
-            if (s->st == ST_WAIT_READY && s->tries < 3)
-                sub_retry(s);
-            else
-                sub_kill(s, true);
+            if (s->st == ST_WAIT_READY && s->tries < 3) sub_retry(s);
+            else sub_kill(s, true);
             return;
         }
         int64_t at = now_ns();
@@ -533,7 +532,7 @@ int main(int argc, char **argv)
 
     if (opt.trigger_only) {
         bool sent = triglen > 0 && trigger_send();
-        write_t0_file(sent ? t0 : 0); /* 0: the holders stop waiting */
+        write_t0_file(sent ? t0 : 0);                       /* 0: the holders stop waiting */
         for (int k = 0; sent && k < 250 && !tstatus; k++) { /* bounded: 5 s */
             pump(20);
             trigger_poll();
@@ -544,11 +543,12 @@ int main(int argc, char **argv)
         return tstatus / 100 == 2 ? 0 : 1;
     }
 
-    reqlen = (size_t)snprintf(req, sizeof req,
-                              "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
-                              "Cache-Control: no-cache\r\n%s%s",
-                              opt.path, opt.host, opt.port, opt.extra_header ? opt.extra_header : "",
-                              opt.extra_header ? "\r\n\r\n" : "\r\n");
+    reqlen =
+        (size_t)snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\n%s%s",
+                         opt.path, opt.host, opt.port, opt.extra_header ? opt.extra_header : "",
+                         opt.extra_header ? "\r\n\r\n" : "\r\n");
     kmp_init(&kready, opt.ready);
     kmp_init(&kevent, opt.event);
     addr = inet_addr_of(opt.host, opt.port);
@@ -646,11 +646,12 @@ int main(int argc, char **argv)
                          ? (double)(rss_after - rss_before) / held
                          : -1.0;
     printf("label=%s n=%d held=%d got=%d dropped=%d failed_connects=%d early_events=%d "
-           "connect_s=%.2f trigger_status=%d trigger_answer_ms=%.2f first_ms=%.2f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+           "connect_s=%.2f trigger_status=%d trigger_answer_ms=%.2f first_ms=%.2f p50_ms=%.2f "
+           "p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
            "rss_before_kib=%ld rss_after_kib=%ld kib_per_sub=%.2f dup_events=%d\n",
            opt.label, opt.n, held, k, n_dead, n_failed_connects, n_early, connect_secs, tstatus,
-           tresp_ns >= 0 ? (double)tresp_ns / 1e6 : -1.0, PCT(0.0), PCT(0.50), PCT(0.90), PCT(0.99), (double)last_ns / 1e6, rss_before, rss_after,
-           per_sub, n_dups);
+           tresp_ns >= 0 ? (double)tresp_ns / 1e6 : -1.0, PCT(0.0), PCT(0.50), PCT(0.90), PCT(0.99),
+           (double)last_ns / 1e6, rss_before, rss_after, per_sub, n_dups);
     fflush(stdout);
     for (int i = 0; i < opt.n; i++)
         if (subs[i].fd >= 0) close_rst(subs[i].fd);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, only those missing. Usage:
-#   scripts/deps.sh build|test|fuzz|bench|icons
+#   scripts/deps.sh build|test|fuzz|format|bench|icons
 set -euo pipefail
 
 build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev libsodium-dev
@@ -8,6 +8,7 @@ build=(gcc make pkg-config meson ninja-build libmicrohttpd-dev libsqlite3-dev li
 test=(libcmocka-dev curl sqlite3 chromium prometheus)
 fuzz=(clang libclang-rt-14-dev)
 bench=(wrk nginx libnginx-mod-nchan)
+format=(clang-format)
 icons=(librsvg2-bin icoutils) # scripts/make-icons.sh only: its outputs are committed
 
 want=("${build[@]}")
@@ -16,6 +17,7 @@ for group in "$@"; do
     build) ;;
     test) want+=("${test[@]}") ;;
     fuzz) want+=("${fuzz[@]}") ;;
+    format) want+=("${format[@]}") ;;
     bench) want+=("${bench[@]}") ;;
     icons) want+=("${icons[@]}") ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

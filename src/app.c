@@ -21,7 +21,8 @@
 
 static void remember_event(void *ctx, const struct store_event *se)
 {
-    struct pw_hub_event *ev = pw_hub_event_new(se->seq, se->type, se->channel, se->payload, se->created_at);
+    struct pw_hub_event *ev =
+        pw_hub_event_new(se->seq, se->type, se->channel, se->payload, se->created_at);
     if (!ev) return;
     pw_hub_remember(ctx, ev);
     pw_hub_event_unref(ev);
@@ -47,7 +48,8 @@ static pw_err load_demo(struct pw_app *app, char *err, size_t errlen)
     }
     /* several nodes started with --demo on one empty PostgreSQL: one loads, the others'
      * inserts conflict with it (and are rolled back) */
-    if ((e == PW_ECONFLICT || e == PW_EEMAILTAKEN) && store_is_empty(app->store, &empty) == PW_OK && !empty) {
+    if ((e == PW_ECONFLICT || e == PW_EEMAILTAKEN) && store_is_empty(app->store, &empty) == PW_OK &&
+        !empty) {
         pw_log(PW_LOG_INFO, "demo data loaded by another node", NULL);
         return PW_OK;
     }
@@ -232,8 +234,8 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
         return e;
     }
     app->keepalive = pw_hub_event_raw(PW_SSE_KEEPALIVE, sizeof PW_SSE_KEEPALIVE - 1);
-    if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers || !app->dir_cache ||
-        !app->keepalive) {
+    if (!app->login_by_email || !app->login_by_addr || !app->workers || !app->io_workers ||
+        !app->dir_cache || !app->keepalive) {
         snprintf(err, errlen, "out of memory or threads");
         return PW_EINTERNAL;
     }

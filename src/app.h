@@ -42,8 +42,9 @@ struct pw_app {
     struct pw_stripe stripe;   /* Checkout calls in flight give up when the server stops */
     struct pw_throttle *login_by_email;
     struct pw_throttle *login_by_addr;
-    struct pw_workers *workers;     /* CPU work: password hashing */
-    struct pw_workers *io_workers;  /* slow network calls (Stripe), apart so they never hold logins */
+    struct pw_workers *workers; /* CPU work: password hashing */
+    struct pw_workers
+        *io_workers; /* slow network calls (Stripe), apart so they never hold logins */
     struct pw_dir_cache *dir_cache;
     struct pw_hub_event *keepalive;
     int rollout_percent; /* mechanic selection shown to this % of customers */
@@ -56,7 +57,7 @@ struct pw_app {
     struct pw_watch listen_watch;
 };
 
-#define PW_LOGIN_FAILS_PER_EMAIL 10   /* within PW_LOGIN_WINDOW_MS */
+#define PW_LOGIN_FAILS_PER_EMAIL 10 /* within PW_LOGIN_WINDOW_MS */
 #define PW_LOGIN_FAILS_PER_ADDR 50
 #define PW_LOGIN_WINDOW_MS (15 * 60 * 1000)
 #define PW_LOGIN_TTL_MS (30LL * 24 * 3600 * 1000) /* a login lasts 30 days */

@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "http/http.h"
 
-
 static const char *env(const char *name)
 {
     return getenv(name);

@@ -26,7 +26,8 @@ void api_admin_rollout_put(struct http_request *r)
     json_t *p = json_object_get(body, "mechanic_selection_percent");
     if (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > 100) {
         json_decref(body);
-        http_error(r, PW_EINVAL, "\"mechanic_selection_percent\" must be a whole number from 0 to 100.");
+        http_error(r, PW_EINVAL,
+                   "\"mechanic_selection_percent\" must be a whole number from 0 to 100.");
         return;
     }
     int percent = (int)json_integer_value(p);
@@ -47,8 +48,8 @@ void api_admin_rollout_put(struct http_request *r)
         return;
     }
     r->app->rollout_percent = percent; /* stored first: memory follows the database */
-    pw_log(PW_LOG_INFO, "rollout", json_pack("{s:i, s:s}", "mechanic_selection_percent", percent,
-                                             "by", r->user->email));
+    pw_log(PW_LOG_INFO, "rollout",
+           json_pack("{s:i, s:s}", "mechanic_selection_percent", percent, "by", r->user->email));
     http_json(r, 200, json_pack("{s:i}", "mechanic_selection_percent", percent));
 }
 

@@ -16,7 +16,6 @@ pw_err api_routes_register(struct http_router *rt);
 void api_healthz(struct http_request *r);
 void api_readyz(struct http_request *r);
 
-
 /* auth.c */
 void api_auth_login(struct http_request *r);
 void api_auth_logout(struct http_request *r);

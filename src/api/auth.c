@@ -24,7 +24,8 @@ json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csr
                            u->email, "name", u->name, "role", pw_role_name(u->role), "city",
                            u->city, "credit_balance_cents", (json_int_t)u->credit_balance_cents,
                            "free_session_used", u->free_session_used, "csrf_token", csrf);
-    if (u->role == PW_ROLE_MECHANIC) json_object_set_new(me, "mechanic_id", json_string(u->mechanic_id));
+    if (u->role == PW_ROLE_MECHANIC)
+        json_object_set_new(me, "mechanic_id", json_string(u->mechanic_id));
     if (u->role == PW_ROLE_CUSTOMER)
         json_object_set_new(me, "mechanic_selection",
                             json_boolean(pw_rollout_selected(app->rollout_percent, u->id)));
@@ -32,8 +33,7 @@ json_t *api_me_json(struct pw_app *app, const struct pw_user *u, const char *csr
 }
 
 /* Reads a required string field of at most max bytes; answers 400 and returns NULL if not. */
-static const char *string_field(struct http_request *r, json_t *body, const char *key,
-                                size_t max)
+static const char *string_field(struct http_request *r, json_t *body, const char *key, size_t max)
 {
     json_t *v = json_object_get(body, key);
     if (!json_is_string(v)) {
@@ -50,7 +50,7 @@ static const char *string_field(struct http_request *r, json_t *body, const char
 static bool origin_ok(struct http_request *r)
 {
     if (pw_auth_origin_allowed(http_header(r, "Origin"), r->app->cfg.public_url,
-                          http_header(r, "Host")))
+                               http_header(r, "Host")))
         return true;
     http_error(r, PW_EORIGIN, NULL);
     return false;
@@ -351,10 +351,12 @@ static bool profile_field(struct http_request *r, json_t *body, const char *key,
     if (!v || json_is_null(v)) return true;
     const char *s = json_string_value(v);
     size_t n = s ? strlen(s) : 0;
-    if (!s || n != json_string_length(v) || !pw_text_is_clean(s, n) ||
-        pw_utf8_chars(s, n) < 1 || pw_utf8_chars(s, n) > PW_PROFILE_CHARS) {
-        http_errorf(r, PW_EINVAL, "\"%s\" must be text of 1 to %d characters without control "
-                    "characters.", key, PW_PROFILE_CHARS);
+    if (!s || n != json_string_length(v) || !pw_text_is_clean(s, n) || pw_utf8_chars(s, n) < 1 ||
+        pw_utf8_chars(s, n) > PW_PROFILE_CHARS) {
+        http_errorf(r, PW_EINVAL,
+                    "\"%s\" must be text of 1 to %d characters without control "
+                    "characters.",
+                    key, PW_PROFILE_CHARS);
         return false;
     }
     *out = s;
@@ -367,8 +369,9 @@ void api_me_update(struct http_request *r)
 {
     if (!http_auth(r, HTTP_ANY_ROLE)) return;
     if (r->user->role == PW_ROLE_MECHANIC) {
-        http_error(r, PW_EFORBIDDEN, "A mechanic's name and city are part of the mechanic "
-                                     "profile; change them there.");
+        http_error(r, PW_EFORBIDDEN,
+                   "A mechanic's name and city are part of the mechanic "
+                   "profile; change them there.");
         return;
     }
     json_t *body = http_json_body(r);
@@ -378,10 +381,8 @@ void api_me_update(struct http_request *r)
         struct pw_user u;
         pw_err e = store_user_update_profile(r->app->store, r->user->id, name, city);
         if (!e) e = store_user_by_id(r->app->store, r->user->id, &u);
-        if (e)
-            http_error(r, e, NULL);
-        else
-            http_json(r, 200, api_me_json(r->app, &u, r->login->csrf_token));
+        if (e) http_error(r, e, NULL);
+        else http_json(r, 200, api_me_json(r->app, &u, r->login->csrf_token));
     }
     json_decref(body);
 }

@@ -9,11 +9,10 @@
 
 static void add_plan(void *ctx, const struct pw_plan *p)
 {
-    json_array_append_new(ctx, json_pack("{s:s, s:s, s:I, s:I}", "slug", p->slug, "name", p->name,
-                                         "standard_price_cents",
-                                         (json_int_t)p->standard_price_cents,
-                                         "specialist_price_cents",
-                                         (json_int_t)p->specialist_price_cents));
+    json_array_append_new(
+        ctx, json_pack("{s:s, s:s, s:I, s:I}", "slug", p->slug, "name", p->name,
+                       "standard_price_cents", (json_int_t)p->standard_price_cents,
+                       "specialist_price_cents", (json_int_t)p->specialist_price_cents));
 }
 
 void api_plans_list(struct http_request *r)
@@ -30,8 +29,8 @@ void api_plans_list(struct http_request *r)
 
 static json_t *vehicle_json(const struct pw_vehicle *v)
 {
-    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make,
-                     "model", v->model);
+    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make, "model",
+                     v->model);
 }
 
 static void add_vehicle(void *ctx, const struct pw_vehicle *v)
@@ -97,10 +96,8 @@ void api_vehicles_create(struct http_request *r)
         pw_uuid_random(v.id);
         snprintf(v.owner_id, sizeof v.owner_id, "%s", r->user->id);
         pw_err e = store_vehicle_insert(r->app->store, &v);
-        if (e)
-            http_error(r, e, NULL);
-        else
-            http_json(r, 201, vehicle_json(&v));
+        if (e) http_error(r, e, NULL);
+        else http_json(r, 201, vehicle_json(&v));
     }
     json_decref(body);
 }
@@ -112,12 +109,9 @@ static void vehicle_change(struct http_request *r, const struct pw_vehicle *v, b
     pw_err e = store_vehicle_change(r->app->store, v, remove, pw_clock_now(&r->app->clock));
     if (e == PW_ENOTFOUND) /* someone else's, unknown or deleted: all look the same */
         http_error(r, e, "No such vehicle among yours.");
-    else if (e)
-        http_error(r, e, NULL);
-    else if (remove)
-        http_no_content(r);
-    else
-        http_json(r, 200, vehicle_json(v));
+    else if (e) http_error(r, e, NULL);
+    else if (remove) http_no_content(r);
+    else http_json(r, 200, vehicle_json(v));
 }
 
 void api_vehicles_update(struct http_request *r)

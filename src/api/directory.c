@@ -116,7 +116,7 @@ void api_directory_available(struct http_request *r)
     char city_lc[4 * PARAM_MAX + 1] = "", make_lc[4 * PARAM_MAX + 1] = "";
     if (q.city) pw_ascii_lower(q.city, city_lc, sizeof city_lc);
     if (q.make && q.is_specialist) pw_ascii_lower(q.make, make_lc, sizeof make_lc);
-    char key[sizeof ((struct cache_entry *)0)->key];
+    char key[sizeof((struct cache_entry *)0)->key];
     snprintf(key, sizeof key, "%s\x1f%s\x1f%d%d\x1f%d", city_lc, make_lc, q.is_specialist,
              q.include_busy, q.limit);
 

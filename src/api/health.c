@@ -16,7 +16,7 @@ void api_readyz(struct http_request *r)
     } else if (store_is_empty(r->app->store, &empty) != PW_OK) {
         http_error(r, PW_EUNAVAILABLE, "The database does not answer.");
     } else {
-        http_json(r, 200, json_pack("{s:s, s:s}", "status", "ready", "storage",
-                                    r->app->store->ops->name));
+        http_json(r, 200,
+                  json_pack("{s:s, s:s}", "status", "ready", "storage", r->app->store->ops->name));
     }
 }

@@ -152,8 +152,10 @@ static bool clean_id(const char *s, size_t max)
  * refunded, in one transaction with the credit. */
 static pw_err credit_late_payment(struct pw_app *app, const struct pw_session *s)
 {
-    struct store_transition t = {.from = 1u << s->state, .to = s->state,
-                                 .at = pw_clock_now(&app->clock), .payment_status = "refunded"};
+    struct store_transition t = {.from = 1u << s->state,
+                                 .to = s->state,
+                                 .at = pw_clock_now(&app->clock),
+                                 .payment_status = "refunded"};
     pw_err e = store_tx_begin(app->store);
     if (e) return e;
     e = store_session_transition(app->store, s->id, &t);
@@ -173,7 +175,8 @@ static pw_err checkout_paid(struct pw_app *app, json_t *obj, const char *event_i
 {
     const char *sid = json_string_value(json_object_get(obj, "client_reference_id"));
     if (!sid)
-        sid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "pitwall_session_id"));
+        sid = json_string_value(
+            json_object_get(json_object_get(obj, "metadata"), "pitwall_session_id"));
     if (!clean_id(sid, PW_ID_LEN)) return PW_OK; /* not one of ours */
 
     struct pw_session s;
@@ -190,8 +193,8 @@ static pw_err checkout_paid(struct pw_app *app, json_t *obj, const char *event_i
                json_pack("{s:s, s:s}", "event_id", event_id, "session_id", sid));
     } else if (s.checkout_id[0] && cs && strcmp(cs, s.checkout_id) != 0) {
         pw_log(PW_LOG_WARN, "stripe event for another checkout of the session ignored",
-               json_pack("{s:s, s:s, s:s}", "event_id", event_id, "session_id", sid,
-                         "checkout_id", cs));
+               json_pack("{s:s, s:s, s:s}", "event_id", event_id, "session_id", sid, "checkout_id",
+                         cs));
     } else if (s.state == PW_SESSION_AWAITING_PAYMENT) {
         e = pw_routing_paid(&app->routing, sid); /* a no-op unless still awaiting payment */
     } else if ((s.state == PW_SESSION_CANCELLED || s.state == PW_SESSION_EXPIRED) &&
@@ -231,7 +234,8 @@ void api_stripe_webhook(struct http_request *r)
         return;
     }
     json_error_t jerr;
-    json_t *ev = r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *ev =
+        r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!json_is_object(ev)) {
         json_decref(ev);
         http_error(r, PW_EJSON, "The event is not a JSON object.");

@@ -56,11 +56,11 @@ void api_presence_set(struct http_request *r)
     if (e == PW_ENOTAPPROVED)
         http_errorf(r, e, "Your account is %s: only approved mechanics can go online.",
                     pw_mechanic_status_name(m->m.status));
-    else if (e)
-        http_error(r, e, NULL);
+    else if (e) http_error(r, e, NULL);
     else /* committed: the short answer still says where the mechanic now is */
         api_answer_committed(r, 200, own_presence_json(m),
-                             to == PW_ONLINE ? "{\"presence\":\"online\"}" : "{\"presence\":\"offline\"}");
+                             to == PW_ONLINE ? "{\"presence\":\"online\"}"
+                                             : "{\"presence\":\"offline\"}");
 }
 
 /* Last-Event-ID from the header, or from ?last_event_id= (for clients that reopen an
@@ -156,8 +156,8 @@ void api_presence_stream(struct http_request *r)
         json_t *data = json_pack("{s:o}", "mechanics", mechanics);
         char *text = json_dumps(data, JSON_COMPACT);
         json_decref(data);
-        struct pw_hub_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text)
-                                     : NULL;
+        struct pw_hub_event *snap =
+            text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;
         free(text);
         if (snap) {
             pw_hub_sub_push(sub, snap);

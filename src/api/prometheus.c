@@ -1,6 +1,6 @@
 /* GET /metrics: the Prometheus text exposition format (version 0.0.4). Every series is
- * prefixed pitwall_. Counters come from core/request_metrics.c and the modules' own counters; gauges
- * are read now. */
+ * prefixed pitwall_. Counters come from core/request_metrics.c and the modules' own counters;
+ * gauges are read now. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +93,8 @@ void api_metrics(struct http_request *r)
         http_error(r, PW_EINTERNAL, NULL);
         return;
     }
-    family(&b, "http_requests_total", "counter", "HTTP requests answered, by route pattern and status.");
+    family(&b, "http_requests_total", "counter",
+           "HTTP requests answered, by route pattern and status.");
     pw_request_metrics_each(&app->http.metrics, request_line, &b);
 
     uint64_t cum[PW_LATENCY_BUCKETS], count;
@@ -134,15 +135,17 @@ void api_metrics(struct http_request *r)
            "Wake-ups by PostgreSQL notifications (other nodes' commits).");
     put(&b, "pitwall_db_notifications_total %llu\n", (unsigned long long)app->follow.notifications);
     family(&b, "db_listener_reconnects_total", "counter",
-           "New listening connections to PostgreSQL after one was lost (each followed by a catch-up).");
-    put(&b, "pitwall_db_listener_reconnects_total %llu\n", (unsigned long long)app->follow.reconnects);
+           "New listening connections to PostgreSQL after one was lost (each followed by a "
+           "catch-up).");
+    put(&b, "pitwall_db_listener_reconnects_total %llu\n",
+        (unsigned long long)app->follow.reconnects);
 
     struct presence_counts pc = {0};
     pw_dir_each(app->dir, count_presence, &pc);
     family(&b, "mechanics", "gauge", "Bookable mechanics, by presence.");
     for (int p = 0; p < 3; p++)
-        put(&b, "pitwall_mechanics{presence=\"%s\"} %llu\n", pw_presence_name((enum pw_presence_state)p),
-            (unsigned long long)pc.by[p]);
+        put(&b, "pitwall_mechanics{presence=\"%s\"} %llu\n",
+            pw_presence_name((enum pw_presence_state)p), (unsigned long long)pc.by[p]);
     family(&b, "presence_changes_total", "counter", "Presence changes, every reason.");
     put(&b, "pitwall_presence_changes_total %llu\n", (unsigned long long)app->presence.changes);
     family(&b, "presence_timeouts_total", "counter", "Mechanics set offline for not being seen.");
@@ -151,13 +154,16 @@ void api_metrics(struct http_request *r)
     const struct pw_routing *rt = &app->routing;
     family(&b, "routing_total", "counter", "Routing outcomes since start.");
     put(&b, "pitwall_routing_total{outcome=\"created\"} %llu\n", (unsigned long long)rt->created);
-    put(&b, "pitwall_routing_total{outcome=\"broadcast\"} %llu\n", (unsigned long long)rt->broadcasts);
+    put(&b, "pitwall_routing_total{outcome=\"broadcast\"} %llu\n",
+        (unsigned long long)rt->broadcasts);
     put(&b, "pitwall_routing_total{outcome=\"accepted\"} %llu\n", (unsigned long long)rt->accepted);
     put(&b, "pitwall_routing_total{outcome=\"declined\"} %llu\n", (unsigned long long)rt->declined);
-    put(&b, "pitwall_routing_total{outcome=\"cancelled\"} %llu\n", (unsigned long long)rt->cancelled);
+    put(&b, "pitwall_routing_total{outcome=\"cancelled\"} %llu\n",
+        (unsigned long long)rt->cancelled);
     put(&b, "pitwall_routing_total{outcome=\"expired\"} %llu\n", (unsigned long long)rt->expired);
 
-    family(&b, "start_time_seconds", "gauge", "When this process started, seconds since the epoch.");
+    family(&b, "start_time_seconds", "gauge",
+           "When this process started, seconds since the epoch.");
     put(&b, "pitwall_start_time_seconds %.3f\n", (double)app->started_at / 1000.0);
 
     if (b.failed) {

@@ -45,8 +45,7 @@ static json_t *assigned_json(struct pw_app *app, const struct pw_session *s)
     if (!s->assigned_mechanic_id[0]) return json_null();
     const struct pw_dir_mechanic *m = pw_dir_get(app->dir, s->assigned_mechanic_id);
     if (!m) return NULL;
-    return json_pack("{s:s, s:s, s:s?, s:f}", "id", m->m.id, "name", m->m.name,
-                     "profile_photo_url",
+    return json_pack("{s:s, s:s, s:s?, s:f}", "id", m->m.id, "name", m->m.name, "profile_photo_url",
                      m->m.profile_photo_url[0] ? m->m.profile_photo_url : NULL, "rating",
                      m->m.rating_tenths / 10.0);
 }

@@ -42,7 +42,8 @@ static bool prose_ok(const char *s, size_t minc, size_t maxc)
 static json_t *read_intake(struct http_request *r, json_t *in)
 {
     if (!json_is_object(in)) {
-        http_error(r, PW_EINVAL, "\"intake\" must be an object with concern, symptoms and urgency.");
+        http_error(r, PW_EINVAL,
+                   "\"intake\" must be an object with concern, symptoms and urgency.");
         return NULL;
     }
     const char *concern = json_string_value(json_object_get(in, "concern"));
@@ -65,23 +66,27 @@ static json_t *read_intake(struct http_request *r, json_t *in)
     {
         if (!json_is_string(v) || !text_ok(json_string_value(v), 1, SYMPTOM_MAX)) {
             json_decref(clean);
-            http_errorf(r, PW_EINVAL, "Each symptom must be text of 1 to %d characters.", SYMPTOM_MAX);
+            http_errorf(r, PW_EINVAL, "Each symptom must be text of 1 to %d characters.",
+                        SYMPTOM_MAX);
             return NULL;
         }
         if (json_array_append(clean, v) != 0) break; /* clean is NULL or short: 500 below */
     }
-    if (!clean || json_array_size(clean) != (json_is_array(symptoms) ? json_array_size(symptoms) : 0)) {
+    if (!clean ||
+        json_array_size(clean) != (json_is_array(symptoms) ? json_array_size(symptoms) : 0)) {
         json_decref(clean);
         http_error(r, PW_EINTERNAL, NULL);
         return NULL;
     }
     const char *urgency = json_string_value(json_object_get(in, "urgency"));
-    if (!urgency || (strcmp(urgency, "low") && strcmp(urgency, "medium") && strcmp(urgency, "high"))) {
+    if (!urgency ||
+        (strcmp(urgency, "low") && strcmp(urgency, "medium") && strcmp(urgency, "high"))) {
         json_decref(clean);
         http_error(r, PW_EINVAL, "\"intake.urgency\" must be \"low\", \"medium\" or \"high\".");
         return NULL;
     }
-    json_t *out = json_pack("{s:s, s:o, s:s}", "concern", concern, "symptoms", clean, "urgency", urgency);
+    json_t *out =
+        json_pack("{s:s, s:o, s:s}", "concern", concern, "symptoms", clean, "urgency", urgency);
     if (!out) http_error(r, PW_EINTERNAL, NULL);
     return out;
 }
@@ -120,10 +125,12 @@ void api_sessions_create(struct http_request *r)
         goto out;
     }
     if (!routing || (strcmp(routing, "broadcast") && strcmp(routing, "priority_broadcast"))) {
-        http_error(r, PW_EINVAL, "\"routing_type\" must be \"priority_broadcast\" or \"broadcast\".");
+        http_error(r, PW_EINVAL,
+                   "\"routing_type\" must be \"priority_broadcast\" or \"broadcast\".");
         goto out;
     }
-    if (pref && !json_is_null(pref) && (!json_is_string(pref) || json_string_length(pref) > PW_ID_LEN)) {
+    if (pref && !json_is_null(pref) &&
+        (!json_is_string(pref) || json_string_length(pref) > PW_ID_LEN)) {
         http_error(r, PW_EINVAL, "\"preferred_mechanic_id\" must be a mechanic id or null.");
         goto out;
     }
@@ -133,8 +140,9 @@ void api_sessions_create(struct http_request *r)
         goto out;
     }
     if (has_pref && !pw_rollout_selected(app->rollout_percent, r->user->id)) {
-        http_error(r, PW_EINVAL, "Choosing a mechanic is not available for your account yet; "
-                                 "use \"routing_type\": \"broadcast\".");
+        http_error(r, PW_EINVAL,
+                   "Choosing a mechanic is not available for your account yet; "
+                   "use \"routing_type\": \"broadcast\".");
         goto out;
     }
     if (!strcmp(routing, "broadcast") && has_pref) {
@@ -145,11 +153,14 @@ void api_sessions_create(struct http_request *r)
         http_error(r, PW_EINVAL, "The waiver must be accepted (\"waiver_accepted\": true).");
         goto out;
     }
-    if (!method || (strcmp(method, "free") && strcmp(method, "credits") && strcmp(method, "card"))) {
+    if (!method ||
+        (strcmp(method, "free") && strcmp(method, "credits") && strcmp(method, "card"))) {
         http_error(r, PW_EINVAL, "\"payment_method\" must be \"free\", \"credits\" or \"card\".");
         goto out;
     }
-    pay = !strcmp(method, "free") ? PW_PAY_FREE : !strcmp(method, "credits") ? PW_PAY_CREDITS : PW_PAY_CARD;
+    pay = !strcmp(method, "free")      ? PW_PAY_FREE
+          : !strcmp(method, "credits") ? PW_PAY_CREDITS
+                                       : PW_PAY_CARD;
     if (!(intake = read_intake(r, json_object_get(body, "intake")))) goto out;
 
     pw_err e = store_vehicle_get(app->store, vehicle_id, &vehicle);
@@ -178,7 +189,8 @@ void api_sessions_create(struct http_request *r)
     s.is_specialist = json_is_true(spec);
     s.price_cents = s.is_specialist ? plan.specialist_price_cents : plan.standard_price_cents;
     if (pay == PW_PAY_FREE && s.price_cents != 0) {
-        http_error(r, PW_EINVAL, "Only the free plan can be booked with \"payment_method\": \"free\".");
+        http_error(r, PW_EINVAL,
+                   "Only the free plan can be booked with \"payment_method\": \"free\".");
         goto out;
     }
     if (pay != PW_PAY_FREE && s.price_cents == 0) {
@@ -210,8 +222,7 @@ void api_sessions_create(struct http_request *r)
                                 pw_err_message(e), "session_id", live_id));
         else if (e == PW_ENOTFOUND) /* deleted in the meantime */
             http_error(r, e, "No such vehicle among yours.");
-        else
-            http_error(r, e, NULL);
+        else http_error(r, e, NULL);
         goto out;
     }
     if (pay == PW_PAY_CARD) {
@@ -329,14 +340,11 @@ static struct pw_dir_mechanic *me_mechanic(struct http_request *r)
 static void routing_error(struct http_request *r, pw_err e)
 {
     switch (e) {
-    case PW_ETAKEN:
-        http_error(r, e, NULL);
-        break;
+    case PW_ETAKEN: http_error(r, e, NULL); break;
     case PW_EBUSY:
         http_error(r, e, "You are in a session; end it before accepting another.");
         break;
-    default:
-        http_error(r, e, NULL);
+    default: http_error(r, e, NULL);
     }
 }
 
@@ -348,16 +356,15 @@ static void mechanic_action(struct http_request *r, bool accept)
     struct pw_session s;
     pw_err e = store_session_get(r->app->store, r->param, &s);
     if (e) {
-        http_error(r, e == PW_ENOTFOUND ? PW_ENOTFOUND : e, e == PW_ENOTFOUND ? "No such session." : NULL);
+        http_error(r, e == PW_ENOTFOUND ? PW_ENOTFOUND : e,
+                   e == PW_ENOTFOUND ? "No such session." : NULL);
         return;
     }
     pw_session_clear(&s);
     e = accept ? pw_routing_accept(&r->app->routing, r->param, m)
                : pw_routing_decline(&r->app->routing, r->param, m);
-    if (e)
-        routing_error(r, e);
-    else
-        answer_session(r, r->param, 200);
+    if (e) routing_error(r, e);
+    else answer_session(r, r->param, 200);
 }
 
 void api_sessions_accept(struct http_request *r)
@@ -377,11 +384,10 @@ void api_sessions_skip(struct http_request *r)
     pw_session_clear(&s);
     pw_err e = pw_routing_skip(&r->app->routing, r->param);
     if (e == PW_ETAKEN)
-        http_error(r, PW_ECONFLICT, "The session is not waiting for the preferred mechanic any more.");
-    else if (e)
-        http_error(r, e, NULL);
-    else
-        answer_session(r, r->param, 200);
+        http_error(r, PW_ECONFLICT,
+                   "The session is not waiting for the preferred mechanic any more.");
+    else if (e) http_error(r, e, NULL);
+    else answer_session(r, r->param, 200);
 }
 
 void api_sessions_cancel(struct http_request *r)
@@ -392,10 +398,8 @@ void api_sessions_cancel(struct http_request *r)
     pw_err e = pw_routing_cancel(&r->app->routing, r->param);
     if (e == PW_ETAKEN)
         http_error(r, e, "The session was already accepted, ended, cancelled or expired.");
-    else if (e)
-        http_error(r, e, NULL);
-    else
-        answer_session(r, r->param, 200);
+    else if (e) http_error(r, e, NULL);
+    else answer_session(r, r->param, 200);
 }
 
 void api_sessions_end(struct http_request *r)
@@ -417,7 +421,8 @@ void api_sessions_end(struct http_request *r)
             outcome = json_string_value(o);
             if (!outcome || (strcmp(outcome, "resolved") && strcmp(outcome, "escalated") &&
                              strcmp(outcome, "unresolved"))) {
-                http_error(r, PW_EINVAL, "\"outcome\" must be \"resolved\", \"escalated\" or \"unresolved\".");
+                http_error(r, PW_EINVAL,
+                           "\"outcome\" must be \"resolved\", \"escalated\" or \"unresolved\".");
                 json_decref(body);
                 return;
             }
@@ -425,7 +430,8 @@ void api_sessions_end(struct http_request *r)
         if (n && !json_is_null(n)) {
             notes = json_string_value(n);
             if (!notes || !prose_ok(notes, 0, PW_NOTES_MAX)) {
-                http_errorf(r, PW_EINVAL, "\"notes\" must be text of at most %d characters.", PW_NOTES_MAX);
+                http_errorf(r, PW_EINVAL, "\"notes\" must be text of at most %d characters.",
+                            PW_NOTES_MAX);
                 json_decref(body);
                 return;
             }
@@ -434,12 +440,9 @@ void api_sessions_end(struct http_request *r)
     struct pw_dir_mechanic *m = me_mechanic(r);
     pw_err e = m ? pw_routing_end(&r->app->routing, r->param, m, outcome, notes) : PW_OK;
     if (m) {
-        if (e == PW_ETAKEN)
-            http_error(r, PW_ECONFLICT, "Only a session in progress can be ended.");
-        else if (e)
-            http_error(r, e, NULL);
-        else
-            answer_session(r, r->param, 200);
+        if (e == PW_ETAKEN) http_error(r, PW_ECONFLICT, "Only a session in progress can be ended.");
+        else if (e) http_error(r, e, NULL);
+        else answer_session(r, r->param, 200);
     }
     json_decref(body);
 }
@@ -454,21 +457,20 @@ void api_sessions_rate(struct http_request *r)
     if (!body) return;
     json_t *score = json_object_get(body, "score"), *comment = json_object_get(body, "comment");
     const char *text = json_string_value(comment);
-    if (!json_is_integer(score) || json_integer_value(score) < 0 || json_integer_value(score) > 10) {
+    if (!json_is_integer(score) || json_integer_value(score) < 0 ||
+        json_integer_value(score) > 10) {
         http_error(r, PW_EINVAL, "\"score\" must be a whole number from 0 to 10.");
     } else if (comment && !json_is_null(comment) && (!text || !prose_ok(text, 0, PW_NOTES_MAX))) {
-        http_errorf(r, PW_EINVAL, "\"comment\" must be text of at most %d characters.", PW_NOTES_MAX);
+        http_errorf(r, PW_EINVAL, "\"comment\" must be text of at most %d characters.",
+                    PW_NOTES_MAX);
     } else if (!ended) {
         http_error(r, PW_ECONFLICT, "A session can be rated once it has ended.");
     } else {
         pw_err e = store_session_set_rating(r->app->store, r->param, (int)json_integer_value(score),
                                             text, pw_clock_now(&r->app->clock));
-        if (e == PW_ECONFLICT)
-            http_error(r, e, "This session was already rated.");
-        else if (e)
-            http_error(r, e, NULL);
-        else
-            answer_session(r, r->param, 200);
+        if (e == PW_ECONFLICT) http_error(r, e, "This session was already rated.");
+        else if (e) http_error(r, e, NULL);
+        else answer_session(r, r->param, 200);
     }
     json_decref(body);
 }
@@ -498,7 +500,8 @@ void api_sessions_stream(struct http_request *r)
         json_t *obj = api_session_json_upto(app, &s, pw_hub_latest_seq(app->hub));
         char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(3));
         json_decref(obj);
-        struct pw_hub_event *snap = text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;
+        struct pw_hub_event *snap =
+            text ? pw_sse_frame(pw_hub_latest_seq(app->hub), "snapshot", text) : NULL;
         free(text);
         if (snap) {
             pw_hub_sub_push(sub, snap);

@@ -13,7 +13,8 @@
 static void step_login(struct http_request *r)
 {
     char token[PW_TOKEN_LEN + 8];
-    if (!pw_auth_cookie_get(http_header(r, "Cookie"), "pitwall_session", token, sizeof token)) return;
+    if (!pw_auth_cookie_get(http_header(r, "Cookie"), "pitwall_session", token, sizeof token))
+        return;
     char hash[PW_TOKEN_HASH_LEN + 1];
     pw_auth_token_hash(token, hash);
     struct pw_app *app = r->app;

@@ -84,10 +84,8 @@ void api_admin_metrics(struct http_request *r)
     struct pw_success_metrics *m = NULL;
     if (!e && !(m = malloc(sizeof *m))) e = PW_EINTERNAL;
     if (!e) e = pw_success_compute(c.list, c.n, from, to, m);
-    if (e)
-        http_error(r, e, NULL);
-    else
-        respond(r, m);
+    if (e) http_error(r, e, NULL);
+    else respond(r, m);
     free(m);
     free(c.list);
 }

@@ -12,9 +12,9 @@ bool pw_auth_init(void)
 bool pw_auth_password_hash(const char *password, char out[128])
 {
     _Static_assert(crypto_pwhash_STRBYTES <= 128, "hash string fits");
-    return crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                 crypto_pwhash_MEMLIMIT_INTERACTIVE,
-                                 crypto_pwhash_ALG_ARGON2ID13) == 0;
+    return crypto_pwhash_str_alg(
+               out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+               crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) == 0;
 }
 
 bool pw_auth_password_verify(const char *hash, const char *password)

@@ -45,7 +45,8 @@ static bool parse_tags(const char *list, char tags[][PW_TAG_MAX + 1], int *n, co
     if (!list || !*list) return true;
     char *copy = strdup(list), *save = NULL;
     bool ok = copy != NULL;
-    for (char *t = copy ? strtok_r(copy, ";", &save) : NULL; ok && t; t = strtok_r(NULL, ";", &save)) {
+    for (char *t = copy ? strtok_r(copy, ";", &save) : NULL; ok && t;
+         t = strtok_r(NULL, ";", &save)) {
         while (*t == ' ') t++;
         size_t len = strlen(t);
         while (len && t[len - 1] == ' ') t[--len] = '\0';
@@ -115,7 +116,8 @@ static bool build(const struct new_mechanic *in, struct pw_user *u, struct pw_me
     snprintf(m->user_id, sizeof m->user_id, "%s", u->id);
     snprintf(m->name, sizeof m->name, "%s", in->name);
     snprintf(m->city, sizeof m->city, "%s", in->city);
-    snprintf(m->country, sizeof m->country, "%s", in->country && *in->country ? in->country : "Canada");
+    snprintf(m->country, sizeof m->country, "%s",
+             in->country && *in->country ? in->country : "Canada");
     m->years_of_experience = (int)years;
     m->rating_tenths = (int)rating;
     m->is_brand_specialist = m->n_brands > 0;
@@ -145,10 +147,10 @@ static int mechanic_add(int argc, char **argv)
     struct new_mechanic in = {0};
     const char *db = NULL;
     static const struct option opts[] = {
-        {"email", 1, 0, 'e'},   {"name", 1, 0, 'n'},     {"city", 1, 0, 'c'},
-        {"country", 1, 0, 'C'}, {"password", 1, 0, 'p'}, {"brands", 1, 0, 'b'},
-        {"keywords", 1, 0, 'k'}, {"years", 1, 0, 'y'},   {"rating", 1, 0, 'r'},
-        {"approved", 0, 0, 'a'}, {"db", 1, 0, 'd'},      {0, 0, 0, 0}};
+        {"email", 1, 0, 'e'},    {"name", 1, 0, 'n'},     {"city", 1, 0, 'c'},
+        {"country", 1, 0, 'C'},  {"password", 1, 0, 'p'}, {"brands", 1, 0, 'b'},
+        {"keywords", 1, 0, 'k'}, {"years", 1, 0, 'y'},    {"rating", 1, 0, 'r'},
+        {"approved", 0, 0, 'a'}, {"db", 1, 0, 'd'},       {0, 0, 0, 0}};
     int ch;
     optind = 0;
     opterr = 0;
@@ -241,7 +243,8 @@ static int mechanic_status(const char *who, const char *db, enum pw_mechanic_sta
     pw_err e = set_status(st, id, status);
     store_close(st);
     if (e) {
-        fprintf(stderr, "pitwall: %s: %s\n", who, e == PW_ENOTFOUND ? "no such mechanic" : pw_err_message(e));
+        fprintf(stderr, "pitwall: %s: %s\n", who,
+                e == PW_ENOTFOUND ? "no such mechanic" : pw_err_message(e));
         return 1;
     }
     printf("%s\t%s\n", id, pw_mechanic_status_name(status));
@@ -277,8 +280,8 @@ int pw_cli_mechanic(int argc, char **argv)
             mechanic_usage();
             return 2;
         }
-        return mechanic_status(who, db, !strcmp(argv[1], "approve") ? PW_MECH_APPROVED
-                                                                    : PW_MECH_SUSPENDED);
+        return mechanic_status(who, db,
+                               !strcmp(argv[1], "approve") ? PW_MECH_APPROVED : PW_MECH_SUSPENDED);
     }
     mechanic_usage();
     return 2;
@@ -317,10 +320,22 @@ int pw_csv_split(char *line, char **fields, int max)
     }
 }
 
-enum { C_EMAIL, C_NAME, C_CITY, C_COUNTRY, C_BRANDS, C_KEYWORDS, C_YEARS, C_RATING, C_STATUS,
-       C_PASSWORD, C_COUNT };
-static const char *columns[C_COUNT] = {"email", "name", "city", "country", "brands", "keywords",
-                                       "years_of_experience", "rating", "status", "password"};
+enum {
+    C_EMAIL,
+    C_NAME,
+    C_CITY,
+    C_COUNTRY,
+    C_BRANDS,
+    C_KEYWORDS,
+    C_YEARS,
+    C_RATING,
+    C_STATUS,
+    C_PASSWORD,
+    C_COUNT
+};
+static const char *columns[C_COUNT] = {
+    "email",  "name",   "city",    "country", "brands", "keywords", "years_of_experience",
+    "rating", "status", "password"};
 
 int pw_cli_import_mechanics(int argc, char **argv)
 {
@@ -378,9 +393,18 @@ int pw_cli_import_mechanics(int argc, char **argv)
             break;
         }
         const char *v[C_COUNT] = {0};
-        for (int c = 0; c < C_COUNT; c++) v[c] = index[c] >= 0 && index[c] < n ? fields[index[c]] : NULL;
-        struct new_mechanic in = {v[C_EMAIL], v[C_NAME], v[C_CITY], v[C_COUNTRY], v[C_PASSWORD] && *v[C_PASSWORD] ? v[C_PASSWORD] : NULL,
-                                  v[C_BRANDS], v[C_KEYWORDS], v[C_STATUS], v[C_YEARS], v[C_RATING]};
+        for (int c = 0; c < C_COUNT; c++)
+            v[c] = index[c] >= 0 && index[c] < n ? fields[index[c]] : NULL;
+        struct new_mechanic in = {v[C_EMAIL],
+                                  v[C_NAME],
+                                  v[C_CITY],
+                                  v[C_COUNTRY],
+                                  v[C_PASSWORD] && *v[C_PASSWORD] ? v[C_PASSWORD] : NULL,
+                                  v[C_BRANDS],
+                                  v[C_KEYWORDS],
+                                  v[C_STATUS],
+                                  v[C_YEARS],
+                                  v[C_RATING]};
         struct pw_user u;
         struct pw_mechanic m;
         char shown[PW_TOKEN_LEN + 1];

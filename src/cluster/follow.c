@@ -17,7 +17,8 @@
 
 static void publish(struct pw_follow *f, const struct store_event *ev)
 {
-    struct pw_hub_event *pe = pw_hub_event_new(ev->seq, ev->type, ev->channel, ev->payload, ev->created_at);
+    struct pw_hub_event *pe =
+        pw_hub_event_new(ev->seq, ev->type, ev->channel, ev->payload, ev->created_at);
     if (!pe) return;
     pw_hub_publish(f->hub, pe);
     pw_hub_event_unref(pe);
@@ -117,7 +118,7 @@ struct page {
     struct pw_follow *f;
     int64_t upto; /* 0 = no bound */
     int rows;
-    bool beyond;  /* a row past upto was seen: everything up to it has been read */
+    bool beyond; /* a row past upto was seen: everything up to it has been read */
 };
 
 static void on_row(void *ctx, const struct store_event *ev)

@@ -1,5 +1,5 @@
-/* Time is injectable: presence timeouts and (later) routing timers read the clock through
- * this handle, so tests can step through minutes in microseconds. */
+/* Time is injectable: presence timeouts and the routing timers (priority windows, offer
+ * expiry) read the clock through this handle, so tests can step through minutes in microseconds. */
 #ifndef PW_CLOCK_H
 #define PW_CLOCK_H
 

@@ -16,17 +16,19 @@ struct opt {
     const char *name; /* flag name; the variable is PITWALL_ + upper-case with '_' */
     enum opt_type type;
     size_t offset;
-    size_t size; /* for strings */
+    size_t size;  /* for strings */
     int min, max; /* for ints */
     const char *arg;
     const char *help;
 };
 
-#define STR(field) OPT_STRING, offsetof(struct pw_config, field), sizeof(((struct pw_config *)0)->field)
+#define STR(field)                                                                                 \
+    OPT_STRING, offsetof(struct pw_config, field), sizeof(((struct pw_config *)0)->field)
 #define INT(field, lo, hi) OPT_INT, offsetof(struct pw_config, field), 0, lo, hi
 
 static const struct opt opts[] = {
-    {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080)"},
+    {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT",
+     "address to listen on (default 127.0.0.1:8080)"},
     {"db", STR(db_url), 0, 0, "URL",
      "database: sqlite:PATH (default sqlite:pitwall.db) or postgres://USER@HOST:PORT/DB"},
     {"demo", OPT_BOOL, offsetof(struct pw_config, demo), 0, 0, 0, NULL,
@@ -103,8 +105,7 @@ static bool apply(struct pw_config *c, const struct opt *o, const char *v, char 
 {
     char *field = (char *)c + o->offset;
     switch (o->type) {
-    case OPT_LISTEN:
-        return parse_listen(c, v, err, errlen);
+    case OPT_LISTEN: return parse_listen(c, v, err, errlen);
     case OPT_STRING:
         if (strlen(v) >= o->size) {
             snprintf(err, errlen, "--%s: value too long", o->name);
@@ -203,9 +204,9 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
 
     struct option longopts[NOPTS + 1];
     for (size_t i = 0; i < NOPTS; i++) {
-        longopts[i] = (struct option){opts[i].name,
-                                      opts[i].type == OPT_BOOL ? optional_argument : required_argument,
-                                      NULL, (int)(i + 256)};
+        longopts[i] = (struct option){
+            opts[i].name, opts[i].type == OPT_BOOL ? optional_argument : required_argument, NULL,
+            (int)(i + 256)};
     }
     longopts[NOPTS] = (struct option){0, 0, 0, 0};
 
@@ -228,7 +229,8 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
         return false;
     }
     if (!valid_addr_list(c->trusted_proxies)) {
-        snprintf(err, errlen, "--trusted-proxies: '%s' is not a comma-separated list of IP addresses",
+        snprintf(err, errlen,
+                 "--trusted-proxies: '%s' is not a comma-separated list of IP addresses",
                  c->trusted_proxies);
         return false;
     }
@@ -253,14 +255,15 @@ bool pw_config_load(struct pw_config *c, int argc, char **argv,
 
 void pw_config_usage(FILE *out)
 {
-    fprintf(out, "pitwall - mechanic selection with live presence\n\n"
-                 "Usage:\n"
-                 "  pitwall serve [OPTIONS]   run the server\n"
-                 "  pitwall mechanic add|approve|suspend ...   manage mechanics (see pitwall mechanic)\n"
-                 "  pitwall import-mechanics FILE.csv           add mechanics from a CSV file\n"
-                 "  pitwall --help            this text\n"
-                 "  pitwall --version         the version\n\n"
-                 "Options of serve (each also a variable PITWALL_<NAME>, e.g. PITWALL_LISTEN):\n");
+    fprintf(out,
+            "pitwall - mechanic selection with live presence\n\n"
+            "Usage:\n"
+            "  pitwall serve [OPTIONS]   run the server\n"
+            "  pitwall mechanic add|approve|suspend ...   manage mechanics (see pitwall mechanic)\n"
+            "  pitwall import-mechanics FILE.csv           add mechanics from a CSV file\n"
+            "  pitwall --help            this text\n"
+            "  pitwall --version         the version\n\n"
+            "Options of serve (each also a variable PITWALL_<NAME>, e.g. PITWALL_LISTEN):\n");
     for (size_t i = 0; i < NOPTS; i++) {
         char flag[64], envn[64];
         snprintf(flag, sizeof flag, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
@@ -284,18 +287,24 @@ static void roff(FILE *out, const char *s)
 void pw_config_man(FILE *out, const char *version)
 {
     fprintf(out, ".TH PITWALL 1 \"\" \"pitwall %s\" \"User Commands\"\n", version);
-    fputs(".SH NAME\npitwall \\- mechanic selection with live presence for a video car\\-repair marketplace\n"
+    fputs(".SH NAME\npitwall \\- mechanic selection with live presence for a video car\\-repair "
+          "marketplace\n"
           ".SH SYNOPSIS\n.B pitwall serve\n[\\fIOPTIONS\\fR]\n.br\n"
-          ".B pitwall mechanic add\n\\-\\-email \\fIE\\fR \\-\\-name \\fIN\\fR \\-\\-city \\fIC\\fR [\\fIOPTIONS\\fR]\n.br\n"
+          ".B pitwall mechanic add\n\\-\\-email \\fIE\\fR \\-\\-name \\fIN\\fR \\-\\-city "
+          "\\fIC\\fR [\\fIOPTIONS\\fR]\n.br\n"
           ".B pitwall mechanic approve\n|\n.B suspend\n\\fIID\\fR|\\fIEMAIL\\fR\n.br\n"
           ".B pitwall import\\-mechanics\n\\fIFILE.csv\\fR\n"
           ".SH DESCRIPTION\n"
-          "pitwall serves the marketplace's API, its live streams (Server\\-Sent Events) and its web UI from one process. "
-          "Customers pick a mechanic and see who is online, offline or busy; the chosen mechanic gets an exclusive priority "
+          "pitwall serves the marketplace's API, its live streams (Server\\-Sent Events) and its "
+          "web UI from one process. "
+          "Customers pick a mechanic and see who is online, offline or busy; the chosen mechanic "
+          "gets an exclusive priority "
           "offer, then the request is broadcast to the best matches and the first to accept wins.\n"
-          ".PP\nOne node runs on SQLite. SIGTERM stops accepting connections, ends open streams (clients reconnect "
+          ".PP\nOne node runs on SQLite. SIGTERM stops accepting connections, ends open streams "
+          "(clients reconnect "
           "and replay with Last\\-Event\\-ID) and exits within five seconds.\n"
-          ".SH OPTIONS\nEvery option of \\fBserve\\fR is also read from the environment variable shown; the option wins.\n",
+          ".SH OPTIONS\nEvery option of \\fBserve\\fR is also read from the environment variable "
+          "shown; the option wins.\n",
           out);
     for (size_t i = 0; i < NOPTS; i++) {
         char envn[64];
@@ -311,16 +320,24 @@ void pw_config_man(FILE *out, const char *version)
         roff(out, opts[i].help);
         fprintf(out, ". Environment: \\fB%s\\fR.\n", envn);
     }
-    fputs(".SH COMMANDS\n.TP\n.B mechanic add\nCreates a mechanic account (pending unless \\-\\-approved). "
-          "Options: \\-\\-email, \\-\\-name, \\-\\-city, \\-\\-country, \\-\\-password (or PITWALL_PASSWORD; "
-          "without one a random password is printed), \\-\\-brands A;B, \\-\\-keywords A;B, \\-\\-years N, "
+    fputs(".SH COMMANDS\n.TP\n.B mechanic add\nCreates a mechanic account (pending unless "
+          "\\-\\-approved). "
+          "Options: \\-\\-email, \\-\\-name, \\-\\-city, \\-\\-country, \\-\\-password (or "
+          "PITWALL_PASSWORD; "
+          "without one a random password is printed), \\-\\-brands A;B, \\-\\-keywords A;B, "
+          "\\-\\-years N, "
           "\\-\\-rating 0.0\\-5.0, \\-\\-approved, \\-\\-db URL.\n"
-          ".TP\n.B mechanic approve|suspend\nApproves or suspends a mechanic by id or email. A running server on the same "
-          "database follows within a second: a suspended mechanic goes offline and leaves every list.\n"
-          ".TP\n.B import\\-mechanics\nAdds mechanics from a CSV file with a header row: email, name, city and optionally "
-          "country, brands, keywords (separated by semicolons), years_of_experience, rating, status, password. "
+          ".TP\n.B mechanic approve|suspend\nApproves or suspends a mechanic by id or email. A "
+          "running server on the same "
+          "database follows within a second: a suspended mechanic goes offline and leaves every "
+          "list.\n"
+          ".TP\n.B import\\-mechanics\nAdds mechanics from a CSV file with a header row: email, "
+          "name, city and optionally "
+          "country, brands, keywords (separated by semicolons), years_of_experience, rating, "
+          "status, password. "
           "All rows are imported or none.\n"
           ".SH FILES\n.TP\n.I pitwall.db\nThe default SQLite database (\\-\\-db sqlite:PATH).\n"
-          ".SH SEE ALSO\nThe HTTP API is described by GET /api/openapi.json; metrics in the Prometheus format are at GET /metrics.\n",
+          ".SH SEE ALSO\nThe HTTP API is described by GET /api/openapi.json; metrics in the "
+          "Prometheus format are at GET /metrics.\n",
           out);
 }

@@ -25,8 +25,8 @@ struct pw_config {
     char vendor_root[1024]; /* "" = node_modules beside the web root */
     char log_level[16];
     int max_connections;
-    int keepalive_s;   /* SSE comment interval */
-    int replay_events; /* events kept in memory for Last-Event-ID */
+    int keepalive_s;           /* SSE comment interval */
+    int replay_events;         /* events kept in memory for Last-Event-ID */
     char trusted_proxies[512]; /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 

@@ -52,8 +52,8 @@ json_t *pw_json_iso_or_null(int64_t ms)
 
 json_t *pw_json_vehicle(const struct pw_vehicle *v)
 {
-    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make,
-                     "model", v->model);
+    return json_pack("{s:s, s:i, s:s, s:s}", "id", v->id, "year", v->year, "make", v->make, "model",
+                     v->model);
 }
 
 json_t *pw_json_intake(const char *intake_json)

@@ -70,8 +70,8 @@ bool pw_mechanic_status_parse(const char *s, enum pw_mechanic_status *out)
     return true;
 }
 
-static const char *session_names[] = {"awaiting_payment", "priority", "broadcast", "accepted",
-                                      "ended", "cancelled", "expired"};
+static const char *session_names[] = {
+    "awaiting_payment", "priority", "broadcast", "accepted", "ended", "cancelled", "expired"};
 
 const char *pw_session_state_name(enum pw_session_state s)
 {

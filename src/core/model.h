@@ -39,7 +39,7 @@ const char *pw_channel_kind_name(enum pw_channel kind);
 
 struct pw_user {
     char id[PW_ID_LEN + 1];
-    char email[PW_EMAIL_MAX + 1]; /* stored lower-case */
+    char email[PW_EMAIL_MAX + 1];    /* stored lower-case */
     char name[PW_PROFILE_BYTES + 1]; /* register takes PW_NAME_MAX bytes, PUT /api/me more */
     enum pw_role role;
     char city[PW_PROFILE_BYTES + 1];
@@ -100,8 +100,13 @@ const char *pw_session_state_name(enum pw_session_state s);
 bool pw_session_state_parse(const char *s, enum pw_session_state *out);
 
 enum pw_offer_kind { PW_OFFER_PRIORITY, PW_OFFER_BROADCAST };
-enum pw_offer_outcome { PW_OFFER_LIVE, PW_OFFER_ACCEPTED, PW_OFFER_DECLINED, PW_OFFER_EXPIRED,
-                        PW_OFFER_WITHDRAWN };
+enum pw_offer_outcome {
+    PW_OFFER_LIVE,
+    PW_OFFER_ACCEPTED,
+    PW_OFFER_DECLINED,
+    PW_OFFER_EXPIRED,
+    PW_OFFER_WITHDRAWN
+};
 const char *pw_offer_kind_name(enum pw_offer_kind k);
 const char *pw_offer_outcome_name(enum pw_offer_outcome o); /* NULL for live */
 
@@ -126,7 +131,7 @@ struct pw_session {
     enum pw_session_state state;
     char assigned_mechanic_id[PW_ID_LEN + 1];
     int64_t created_at, routing_started_at, priority_ends_at, expires_at, accepted_at, ended_at;
-    char outcome[16]; /* resolved | escalated | unresolved | "" */
+    char outcome[16];     /* resolved | escalated | unresolved | "" */
     char *outcome_notes;  /* owned, may be NULL */
     int rating_score;     /* -1 = not rated */
     char *rating_comment; /* owned, may be NULL */

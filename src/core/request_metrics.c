@@ -18,7 +18,7 @@ struct pw_request_counter {
 };
 
 void pw_request_metrics_add(struct pw_request_metrics *m, const char *route, unsigned status,
-                        int64_t duration_us)
+                            int64_t duration_us)
 {
     char key[128];
     snprintf(key, sizeof key, "%s\x1f%u", route ? route : "-", status);
@@ -49,8 +49,9 @@ void pw_request_metrics_each(const struct pw_request_metrics *m,
     HASH_ITER(hh, m->counters, c, tmp) fn(ctx, c->route, c->status, c->count);
 }
 
-void pw_request_metrics_latency(const struct pw_request_metrics *m, uint64_t cumulative[PW_LATENCY_BUCKETS],
-                        double *sum_s, uint64_t *count)
+void pw_request_metrics_latency(const struct pw_request_metrics *m,
+                                uint64_t cumulative[PW_LATENCY_BUCKETS], double *sum_s,
+                                uint64_t *count)
 {
     memcpy(cumulative, m->buckets, sizeof m->buckets);
     *sum_s = m->sum_seconds;

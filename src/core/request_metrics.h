@@ -23,7 +23,7 @@ struct pw_request_metrics {
 
 /* Counts one finished request: its route pattern (not the raw path: bounded cardinality). */
 void pw_request_metrics_add(struct pw_request_metrics *m, const char *route, unsigned status,
-                        int64_t duration_us);
+                            int64_t duration_us);
 
 /* Visits each (route, status) counter. */
 void pw_request_metrics_each(const struct pw_request_metrics *m,
@@ -31,8 +31,9 @@ void pw_request_metrics_each(const struct pw_request_metrics *m,
                                         uint64_t count),
                              void *ctx);
 /* The histogram: cumulative counts per bucket, the sum of seconds, the count. */
-void pw_request_metrics_latency(const struct pw_request_metrics *m, uint64_t cumulative[PW_LATENCY_BUCKETS],
-                        double *sum_s, uint64_t *count);
+void pw_request_metrics_latency(const struct pw_request_metrics *m,
+                                uint64_t cumulative[PW_LATENCY_BUCKETS], double *sum_s,
+                                uint64_t *count);
 void pw_request_metrics_reset(struct pw_request_metrics *m); /* for tests and shutdown */
 
 #endif

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PW_ID_LEN 36 /* a UUID in text form, without the terminating NUL */
+#define PW_ID_LEN 36  /* a UUID in text form, without the terminating NUL */
 #define PW_ISO_LEN 24 /* "2026-11-25T15:34:37.123Z" */
 
 /* Formats ms since the epoch as ISO 8601 UTC with milliseconds; out needs PW_ISO_LEN + 1. */

@@ -69,10 +69,8 @@ void pw_workers_submit(struct pw_workers *w, struct pw_job *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->queue_tail)
-        w->queue_tail->next = job;
-    else
-        w->queue_head = job;
+    if (w->queue_tail) w->queue_tail->next = job;
+    else w->queue_head = job;
     w->queue_tail = job;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);

@@ -33,20 +33,20 @@ struct http_request {
     struct pw_app *app; /* the application's, for its handlers (never read by http/) */
     struct MHD_Connection *conn;
     enum http_method method;
-    char *uri;         /* raw, with the query string */
-    char *path;        /* decoded-free path part of uri (owned) */
+    char *uri;  /* raw, with the query string */
+    char *path; /* decoded-free path part of uri (owned) */
     struct pw_query query;
     const char *query_error; /* set when the query string did not parse */
     char *body;
     size_t body_len, body_cap;
     bool body_too_large;
-    const char *route; /* the matched route's pattern, for logs and metrics */
+    const char *route;         /* the matched route's pattern, for logs and metrics */
     char param[PW_ID_LEN + 1]; /* the {id} of a route like /api/x/{id}/y */
 
     /* the logged-in user, once http_auth*() looked */
     bool auth_checked;
     bool has_user;
-    pw_err auth_error; /* the login could not be looked up (not "no login"): 503/500, not 401 */
+    pw_err auth_error;    /* the login could not be looked up (not "no login"): 503/500, not 401 */
     struct pw_user *user; /* set with has_user (allocated: streams should stay small) */
     struct pw_auth_session *login;
 
@@ -54,7 +54,7 @@ struct http_request {
     struct MHD_Response *response;
     unsigned status;
     bool response_borrowed; /* a cached response: queue it but do not destroy it */
-    bool suspended;   /* waiting for a worker; resumed with http_resume() */
+    bool suspended;         /* waiting for a worker; resumed with http_resume() */
     bool is_stream;
     char request_id[17];
     int64_t started_us;

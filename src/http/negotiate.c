@@ -37,23 +37,19 @@ static bool token_is(const char *s, size_t n, const char *word)
 static bool parse_element(const char *s, size_t n, const char **coding, size_t *coding_len, int *q)
 {
     size_t i = 0;
-    while (i < n && !strchr(OWS ";", s[i]))
-        i++;
+    while (i < n && !strchr(OWS ";", s[i])) i++;
     *coding = s;
     *coding_len = i;
     *q = 1000;
     bool seen_q = false;
     while (i < n) {
-        while (i < n && strchr(OWS, s[i]))
-            i++;
+        while (i < n && strchr(OWS, s[i])) i++;
         if (i == n) break;
         if (s[i] != ';') return false;
         i++;
-        while (i < n && strchr(OWS, s[i]))
-            i++;
+        while (i < n && strchr(OWS, s[i])) i++;
         size_t name = i;
-        while (i < n && s[i] != '=' && s[i] != ';' && !strchr(OWS, s[i]))
-            i++;
+        while (i < n && s[i] != '=' && s[i] != ';' && !strchr(OWS, s[i])) i++;
         size_t name_len = i - name;
         if (i == n || s[i] != '=') {
             if (token_is(s + name, name_len, "q")) return false; /* "q" without a value */
@@ -61,8 +57,7 @@ static bool parse_element(const char *s, size_t n, const char **coding, size_t *
         }
         i++;
         size_t value = i;
-        while (i < n && s[i] != ';' && !strchr(OWS, s[i]))
-            i++;
+        while (i < n && s[i] != ';' && !strchr(OWS, s[i])) i++;
         if (token_is(s + name, name_len, "q") && !seen_q) {
             *q = parse_qvalue(s + value, i - value);
             if (*q < 0) return false;
@@ -80,10 +75,8 @@ bool http_accepts_gzip(const char *accept_encoding)
     for (;;) {
         const char *end = strchr(s, ',');
         size_t n = end ? (size_t)(end - s) : strlen(s);
-        while (n && strchr(OWS, *s))
-            s++, n--;
-        while (n && strchr(OWS, s[n - 1]))
-            n--;
+        while (n && strchr(OWS, *s)) s++, n--;
+        while (n && strchr(OWS, s[n - 1])) n--;
         const char *coding;
         size_t len;
         int q;
@@ -91,10 +84,8 @@ bool http_accepts_gzip(const char *accept_encoding)
             /* the first mention of a coding counts; x-gzip is gzip (RFC 9110 §8.4.1.3) */
             if ((token_is(coding, len, "gzip") || token_is(coding, len, "x-gzip")) && gzip_q < 0)
                 gzip_q = q;
-            else if (token_is(coding, len, "identity") && identity_q < 0)
-                identity_q = q;
-            else if (token_is(coding, len, "*") && star_q < 0)
-                star_q = q;
+            else if (token_is(coding, len, "identity") && identity_q < 0) identity_q = q;
+            else if (token_is(coding, len, "*") && star_q < 0) star_q = q;
         }
         if (!end) break;
         s = end + 1;
@@ -113,8 +104,7 @@ bool http_etag_matches(const char *if_none_match, const char *etag)
     size_t etag_len = strlen(etag);
     const char *s = if_none_match;
     while (*s) {
-        while (*s && strchr(OWS ",", *s))
-            s++;
+        while (*s && strchr(OWS ",", *s)) s++;
         if (*s == '*') return true;
         if (strncmp(s, "W/", 2) == 0) s += 2;
         if (*s != '"') { /* not an entity-tag: skip to the next element */

@@ -286,8 +286,8 @@ bool http_auth(struct http_request *r, unsigned roles)
     }
     if (!(roles & (1u << r->user->role))) {
         http_errorf(r, PW_EFORBIDDEN, "This needs a %s account.",
-                    roles == (1u << PW_ROLE_MECHANIC)  ? "mechanic"
-                    : roles == (1u << PW_ROLE_ADMIN)   ? "admin"
+                    roles == (1u << PW_ROLE_MECHANIC)   ? "mechanic"
+                    : roles == (1u << PW_ROLE_ADMIN)    ? "admin"
                     : roles == (1u << PW_ROLE_CUSTOMER) ? "customer"
                                                         : "different");
         return false;

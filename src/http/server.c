@@ -115,8 +115,7 @@ static void first_call(struct http_request *r, const char *url, const char *meth
     r->method = parse_method(method);
     r->path = strdup(url ? url : "/");
     const char *q = r->uri ? strchr(r->uri, '?') : NULL;
-    if (q && !pw_query_parse(q + 1, strlen(q + 1), &r->query, &r->query_error) &&
-        !r->query_error)
+    if (q && !pw_query_parse(q + 1, strlen(q + 1), &r->query, &r->query_error) && !r->query_error)
         r->query_error = "the query string could not be read";
     const char *cl = http_header(r, "Content-Length");
     int64_t n;
@@ -190,9 +189,8 @@ static void dispatch(struct http_request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_request *r = *con_cls;
@@ -244,7 +242,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     if (r->path)
         pw_request_metrics_add(&r->server->metrics, r->route, r->status,
-                           pw_monotonic_us() - r->started_us);
+                               pw_monotonic_us() - r->started_us);
     if (r->path && pw_log_enabled(PW_LOG_INFO)) {
         static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OTHER"};
         double ms = (double)(pw_monotonic_us() - r->started_us) / 1000.0;
@@ -253,9 +251,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pw_log(PW_LOG_INFO, "request",
                json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:b, s:s}", "request_id", r->request_id,
                          "method", methods[r->method], "path", r->path, "route",
-                         r->route ? r->route : "-", "status", (int)r->status, "ms", ms,
-                         "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, "client",
-                         client));
+                         r->route ? r->route : "-", "status", (int)r->status, "ms", ms, "completed",
+                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, "client", client));
     }
     request_free(r);
     *con_cls = NULL;
@@ -263,7 +260,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static bool listen_addr(const struct pw_config *c, struct sockaddr_storage *ss, bool *v6)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *res;
     char port[8];
@@ -361,22 +359,19 @@ int http_serve(struct http_server *s)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     (v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so every message goes through it */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, /* first, so every message goes through it */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         /* a small pool per connection keeps idle streams cheap (8 KiB: see BENCHMARKS.md); it
          * also bounds the request line and headers (MHD answers 414/431 beyond it) */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)4096, MHD_OPTION_END);
     if (!d) {
         pw_logf(PW_LOG_ERROR, "cannot listen on %s:%d (%s)", cfg->listen_host, cfg->listen_port,
                 strerror(errno));
@@ -422,8 +417,7 @@ int http_serve(struct http_server *s)
         MHD_run(d);
         /* streams woken inside MHD_run (an event published by a request) are only picked up
          * by the next MHD_run: run it now rather than after the next wake-up of epoll */
-        for (int again = 0; again < 4 && hook_count(s, s->hooks.woken) > 0; again++)
-            MHD_run(d);
+        for (int again = 0; again < 4 && hook_count(s, s->hooks.woken) > 0; again++) MHD_run(d);
         if (s->drain_deadline_ms) {
             const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

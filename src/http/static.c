@@ -72,8 +72,7 @@ static bool safe_path(const char *p)
     return true;
 }
 
-static int open_file(const char *root, const char *path, struct stat *st, char *used,
-                     size_t usedsz)
+static int open_file(const char *root, const char *path, struct stat *st, char *used, size_t usedsz)
 {
     const char *candidates[3] = {"%s%s", "%s%s.html", "%s%s/index.html"};
     for (int i = 0; i < 3; i++) {
@@ -107,16 +106,13 @@ static void vendor_root(const struct pw_config *cfg, char *out, size_t outsz)
     size_t n = strlen(web);
     while (n > 1 && web[n - 1] == '/') web[--n] = '\0';
     char *slash = strrchr(web, '/');
-    if (!slash)
-        snprintf(out, outsz, "node_modules");
-    else if (slash == web)
-        snprintf(out, outsz, "/node_modules");
-    else
-        snprintf(out, outsz, "%.*s/node_modules", (int)(slash - web), web);
+    if (!slash) snprintf(out, outsz, "node_modules");
+    else if (slash == web) snprintf(out, outsz, "/node_modules");
+    else snprintf(out, outsz, "%.*s/node_modules", (int)(slash - web), web);
 }
 
-static int open_vendored(const struct pw_config *cfg, const char *path, struct stat *st,
-                         char *used, size_t usedsz)
+static int open_vendored(const struct pw_config *cfg, const char *path, struct stat *st, char *used,
+                         size_t usedsz)
 {
     for (size_t i = 0; i < sizeof vendored / sizeof vendored[0]; i++) {
         if (strcmp(path, vendored[i].url) != 0) continue;

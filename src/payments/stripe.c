@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#define HEADER_MAX 8192          /* a longer Stripe-Signature is refused unread */
-#define ANSWER_MAX (256 * 1024)  /* Stripe's answer is a few KiB; more is not Stripe */
+#define HEADER_MAX 8192         /* a longer Stripe-Signature is refused unread */
+#define ANSWER_MAX (256 * 1024) /* Stripe's answer is a few KiB; more is not Stripe */
 #define URL_MAX 2048
 
 bool pw_stripe_init(void)
@@ -402,7 +402,8 @@ pw_err pw_stripe_checkout_create(const struct pw_stripe_checkout_req *req,
 
     CURLcode rc = giving_up(req->stripe) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(curl);
     if (rc != CURLE_OK) {
-        snprintf(out->error, sizeof out->error, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+        snprintf(out->error, sizeof out->error, "%s",
+                 curl_err[0] ? curl_err : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->http_status);

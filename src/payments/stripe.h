@@ -47,9 +47,9 @@ bool pw_stripe_sign(const char *payload, size_t len, const char *secret, int64_t
  * module's own flag). */
 struct pw_stripe_checkout_req {
     const struct pw_stripe *stripe; /* giving up? (NULL: never) */
-    char api_base[512];    /* https://api.stripe.com, or a local stand-in in tests */
-    char secret_key[256];  /* sk_... */
-    char public_url[512];  /* where the customer comes back, without a trailing slash */
+    char api_base[512];             /* https://api.stripe.com, or a local stand-in in tests */
+    char secret_key[256];           /* sk_... */
+    char public_url[512];           /* where the customer comes back, without a trailing slash */
     char session_id[PW_ID_LEN + 1];
     char product_name[160];
     int64_t amount_cents;
@@ -57,10 +57,10 @@ struct pw_stripe_checkout_req {
 };
 
 struct pw_stripe_checkout {
-    char id[128]; /* cs_... */
-    char *url;    /* owned; free with pw_stripe_checkout_clear */
-    long http_status;     /* Stripe's answer, 0 if none */
-    char error[256];      /* why it failed, for the log (never shown to customers) */
+    char id[128];     /* cs_... */
+    char *url;        /* owned; free with pw_stripe_checkout_clear */
+    long http_status; /* Stripe's answer, 0 if none */
+    char error[256];  /* why it failed, for the log (never shown to customers) */
 };
 
 /* The form-encoded body of POST /v1/checkout/sessions (malloc'd), or NULL without memory. */

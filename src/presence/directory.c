@@ -173,8 +173,7 @@ size_t pw_dir_count(const struct pw_dir *d)
     return d->n;
 }
 
-void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
-                       void *ctx)
+void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m), void *ctx)
 {
     for (size_t i = 0; i < d->n; i++) fn(ctx, d->all[i]);
 }
@@ -206,7 +205,8 @@ int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechani
 
 static int rank_qsort(const void *a, const void *b)
 {
-    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a, *(struct pw_dir_mechanic *const *)b);
+    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a,
+                           *(struct pw_dir_mechanic *const *)b);
 }
 
 static bool has_brand(const struct pw_dir_mechanic *dm, const char *make_lc)
@@ -216,8 +216,7 @@ static bool has_brand(const struct pw_dir_mechanic *dm, const char *make_lc)
     return false;
 }
 
-void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q,
-                        struct pw_dir_result *out)
+void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q, struct pw_dir_result *out)
 {
     char city_lc[PW_CITY_MAX + 1] = "", make_lc[PW_TAG_MAX + 1] = "";
     bool by_city = q->city && *q->city, by_make = q->make && *q->make;
@@ -259,8 +258,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms,
-                             int n)
+void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms, int n)
 {
     struct pw_dir_mechanic *dm = pw_dir_get(d, id);
     if (!dm) return;
@@ -317,8 +315,8 @@ static json_t *tags(const char t[][PW_TAG_MAX + 1], int n)
 json_t *pw_dir_presence_json(const struct pw_dir_mechanic *dm)
 {
     return json_pack("{s:s, s:s, s:b, s:o}", "id", dm->m.id, "presence",
-                     pw_presence_name(dm->m.presence), "is_available",
-                     dm->m.presence == PW_ONLINE, "last_seen_at", time_or_null(dm->m.last_seen_at));
+                     pw_presence_name(dm->m.presence), "is_available", dm->m.presence == PW_ONLINE,
+                     "last_seen_at", time_or_null(dm->m.last_seen_at));
 }
 
 json_t *pw_dir_mechanic_json(const struct pw_dir_mechanic *dm)
@@ -364,7 +362,7 @@ bool pw_dir_matches(const struct pw_dir_mechanic *m, bool is_specialist, const c
 }
 
 struct pw_dir_mechanic *pw_dir_merge(struct pw_dir *d, const struct pw_mechanic *m,
-                                           enum pw_mechanic_status *old_status)
+                                     enum pw_mechanic_status *old_status)
 {
     struct pw_dir_mechanic *dm = pw_dir_get(d, m->id);
     *old_status = dm ? dm->m.status : m->status;

@@ -22,29 +22,29 @@ struct pw_dir_mechanic {
     struct pw_mechanic m;
     char city_lc[PW_CITY_MAX + 1];
     char brands_lc[PW_TAGS_MAX][PW_TAG_MAX + 1];
-    int64_t delays[50];  /* offer-to-accept times of the newest accepted offers (ms) */
-    int accepted_count;  /* accepted offers counted, at most 50 */
-    int response_min;    /* median offer-to-accept time, whole minutes rounded up */
-    int open_streams;    /* dashboard streams open now: the mechanic counts as seen */
-    bool seen_dirty;     /* last_seen_at moved without being written */
+    int64_t delays[50];       /* offer-to-accept times of the newest accepted offers (ms) */
+    int accepted_count;       /* accepted offers counted, at most 50 */
+    int response_min;         /* median offer-to-accept time, whole minutes rounded up */
+    int open_streams;         /* dashboard streams open now: the mechanic counts as seen */
+    bool seen_dirty;          /* last_seen_at moved without being written */
     struct pw_dir_city *city; /* the city index entry this mechanic is listed under */
-    uint64_t version;    /* bumped when the profile is replaced */
-    char *json;          /* pw_dir_mechanic_json() as text, cached; see pw_dir_mechanic_text */
+    uint64_t version;         /* bumped when the profile is replaced */
+    char *json;               /* pw_dir_mechanic_json() as text, cached; see pw_dir_mechanic_text */
     size_t json_len;
     uint64_t json_key[4]; /* what json was made from: version, presence, last seen, response */
     int64_t seen_written; /* when last_seen_at was last written */
-    UT_hash_handle hh; /* by id */
+    UT_hash_handle hh;    /* by id */
 };
 
 struct pw_dir;
 struct pw_dir_city;
 
 struct pw_dir_query {
-    const char *city;       /* NULL or "" = any */
-    const char *make;       /* NULL or "" = any */
-    bool is_specialist;     /* only brand specialists (for make, when given) */
+    const char *city;   /* NULL or "" = any */
+    const char *make;   /* NULL or "" = any */
+    bool is_specialist; /* only brand specialists (for make, when given) */
     bool include_busy;
-    int limit;              /* 1..50 */
+    int limit; /* 1..50 */
 };
 
 struct pw_dir_result {
@@ -64,11 +64,10 @@ struct pw_dir_mechanic *pw_dir_get(struct pw_dir *d, const char *id);
  * presence and last_seen_at stay this process's. Returns the entry; *old_status is what it
  * was (or m's status for a new one). */
 struct pw_dir_mechanic *pw_dir_merge(struct pw_dir *d, const struct pw_mechanic *m,
-                                           enum pw_mechanic_status *old_status);
+                                     enum pw_mechanic_status *old_status);
 size_t pw_dir_count(const struct pw_dir *d);
 /* Visits every mechanic (any status). */
-void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m),
-                       void *ctx);
+void pw_dir_each(struct pw_dir *d, void (*fn)(void *ctx, struct pw_dir_mechanic *m), void *ctx);
 
 uint64_t pw_dir_generation(const struct pw_dir *d);
 void pw_dir_touch(struct pw_dir *d); /* something shown changed */
@@ -78,8 +77,7 @@ bool pw_dir_listed(const struct pw_dir_mechanic *m);
 /* Directory order: online first, rating, completed sessions (both descending), then id. */
 int pw_dir_rank_cmp(const struct pw_dir_mechanic *a, const struct pw_dir_mechanic *b);
 
-void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q,
-                        struct pw_dir_result *out);
+void pw_dir_search(struct pw_dir *d, const struct pw_dir_query *q, struct pw_dir_result *out);
 /* The whole answer of GET /api/mechanics/available as JSON text (malloc'd), built from the
  * mechanics' cached fragments: {"mechanics":[...],"total":N,"online":K}. */
 char *pw_dir_answer(struct pw_dir *d, const struct pw_dir_query *q, size_t *len);
@@ -96,8 +94,7 @@ const char *pw_dir_mechanic_text(struct pw_dir_mechanic *m, size_t *len);
 json_t *pw_dir_presence_json(const struct pw_dir_mechanic *m);
 
 /* Records accepted-offer delays (from the store, newest first) to compute response_min. */
-void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms,
-                             int n);
+void pw_dir_set_delays(struct pw_dir *d, const char *id, const int64_t *delays_ms, int n);
 /* One more accepted offer: the oldest of 50 drops out. */
 void pw_dir_add_delay(struct pw_dir *d, const char *id, int64_t delay_ms);
 /* Whether m may take a session for a vehicle of this make (specialist: a brand match). */

@@ -31,7 +31,8 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_p
     int64_t now = pw_clock_now(p->clock);
     /* a change the mechanic made (or a session they are in) is a sighting; a timeout or an
      * operator's suspension is not, so last_seen_at keeps the real last sighting */
-    bool sighting = strcmp(reason, PW_REASON_TIMEOUT) != 0 && strcmp(reason, PW_REASON_SUSPENDED) != 0;
+    bool sighting =
+        strcmp(reason, PW_REASON_TIMEOUT) != 0 && strcmp(reason, PW_REASON_SUSPENDED) != 0;
     int64_t last_seen = sighting ? now : m->m.last_seen_at;
 
     char *text = pw_presence_payload(m->m.id, to, last_seen, reason);
@@ -59,14 +60,14 @@ static pw_err change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_p
     return PW_OK;
 }
 
-pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
-                          const char *reason)
+pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
+                          enum pw_presence_state to, const char *reason)
 {
     return change(p, m, to, reason, false, 0);
 }
 
-pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
-                            const char *reason)
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m,
+                            enum pw_presence_state to, const char *reason)
 {
     return change(p, m, to, reason, true, 0);
 }
@@ -112,8 +113,7 @@ static void sweep_timeout(void *ctx, struct pw_dir_mechanic *m)
     if (m->m.presence != PW_ONLINE || m->open_streams > 0 ||
         s->now - m->m.last_seen_at < s->p->timeout_ms)
         return;
-    pw_err e = change(s->p, m, PW_OFFLINE, PW_REASON_TIMEOUT, false,
-                      s->now - s->p->timeout_ms + 1);
+    pw_err e = change(s->p, m, PW_OFFLINE, PW_REASON_TIMEOUT, false, s->now - s->p->timeout_ms + 1);
     if (e == PW_OK) {
         s->timed_out++;
         s->p->timeouts++;
@@ -135,7 +135,8 @@ static void sweep_timeout(void *ctx, struct pw_dir_mechanic *m)
 static void sweep_seen(void *ctx, struct pw_dir_mechanic *m)
 {
     struct sweep *s = ctx;
-    int64_t every = s->p->timeout_ms / 3 < PW_SEEN_WRITE_MS ? s->p->timeout_ms / 3 : PW_SEEN_WRITE_MS;
+    int64_t every =
+        s->p->timeout_ms / 3 < PW_SEEN_WRITE_MS ? s->p->timeout_ms / 3 : PW_SEEN_WRITE_MS;
     if (!m->seen_dirty || s->now - m->seen_written < every) return;
     if (store_last_seen_save(s->p->store, m->m.id, m->m.last_seen_at) == PW_OK) {
         m->seen_dirty = false;
@@ -146,8 +147,8 @@ static void sweep_seen(void *ctx, struct pw_dir_mechanic *m)
 int pw_presence_sweep(struct pw_presence *p)
 {
     struct sweep s = {p, pw_clock_now(p->clock), 0};
-    pw_dir_each(p->dir, sweep_timeout, &s); /* each change is its own transaction */
-    if (store_tx_begin(p->store) == PW_OK) {      /* the refreshes share one */
+    pw_dir_each(p->dir, sweep_timeout, &s);  /* each change is its own transaction */
+    if (store_tx_begin(p->store) == PW_OK) { /* the refreshes share one */
         pw_dir_each(p->dir, sweep_seen, &s);
         if (store_tx_commit(p->store) != PW_OK)
             pw_log(PW_LOG_ERROR, "presence sweep could not write last_seen_at", NULL);

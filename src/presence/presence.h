@@ -20,12 +20,12 @@ struct pw_presence {
     struct pw_dir *dir;
     const struct pw_clock *clock;
     int64_t timeout_ms;
-    uint64_t changes;   /* counters for /metrics */
+    uint64_t changes; /* counters for /metrics */
     uint64_t timeouts;
     /* told after every change is stored and published (routing: late joiners, busy, a
      * preferred mechanic going offline by hand), with the reason the event carries */
-    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_presence_state from, enum pw_presence_state to,
-                      const char *reason);
+    void (*on_change)(void *ctx, struct pw_dir_mechanic *m, enum pw_presence_state from,
+                      enum pw_presence_state to, const char *reason);
     void *on_change_ctx;
 };
 
@@ -45,8 +45,8 @@ pw_err pw_presence_change(struct pw_presence *p, struct pw_dir_mechanic *m,
                           enum pw_presence_state to, const char *reason);
 /* The same, but announced even when the presence stays (a suspension of an offline mechanic
  * still takes them off every list, so subscribers must hear of it). */
-pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m, enum pw_presence_state to,
-                            const char *reason);
+pw_err pw_presence_announce(struct pw_presence *p, struct pw_dir_mechanic *m,
+                            enum pw_presence_state to, const char *reason);
 
 /* The mechanic's own switch: only online/offline, only when approved and able to accept
  * sessions (PW_ENOTAPPROVED), not while busy (PW_EBUSY). */

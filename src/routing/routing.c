@@ -11,7 +11,8 @@
 #include "store/store.h"
 
 #define MASK(s) (1u << (s))
-#define OPEN_STATES (MASK(PW_SESSION_AWAITING_PAYMENT) | MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
+#define OPEN_STATES                                                                                \
+    (MASK(PW_SESSION_AWAITING_PAYMENT) | MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
 #define ROUTING_STATES (MASK(PW_SESSION_PRIORITY) | MASK(PW_SESSION_BROADCAST))
 
 /* ---- events: appended inside the transaction; the store publishes them after its commit ---- */
@@ -64,17 +65,18 @@ static json_t *offer_json_with(const struct pw_session *s, const struct pw_offer
 {
     json_t *intake = pw_json_intake(s->intake_json);
     const char *concern = json_string_value(json_object_get(intake, "concern"));
-    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s}", "session_id",
-                          s->id, "kind", pw_offer_kind_name(o->kind), "offered_at",
-                          pw_json_iso_or_null(o->offered_at), "expires_at", pw_json_iso_or_null(o->expires_at),
-                          "vehicle", pw_json_vehicle(&d->vehicle), "plan", "slug", d->plan.slug,
-                          "name", d->plan.name, "is_specialist", s->is_specialist, "concern",
-                          concern ? concern : "", "customer_first_name", d->first_name);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s}", "session_id", s->id, "kind",
+        pw_offer_kind_name(o->kind), "offered_at", pw_json_iso_or_null(o->offered_at), "expires_at",
+        pw_json_iso_or_null(o->expires_at), "vehicle", pw_json_vehicle(&d->vehicle), "plan", "slug",
+        d->plan.slug, "name", d->plan.name, "is_specialist", s->is_specialist, "concern",
+        concern ? concern : "", "customer_first_name", d->first_name);
     json_decref(intake);
     return j;
 }
 
-json_t *pw_routing_offer_json(struct pw_routing *r, const struct pw_session *s, const struct pw_offer *o)
+json_t *pw_routing_offer_json(struct pw_routing *r, const struct pw_session *s,
+                              const struct pw_offer *o)
 {
     struct details d;
     if (load_details(r, s, &d) != PW_OK) return NULL;
@@ -83,8 +85,8 @@ json_t *pw_routing_offer_json(struct pw_routing *r, const struct pw_session *s, 
 
 /* ---- steps ---- */
 
-static pw_err step(struct pw_routing *r, const struct pw_session *s,
-                   const char *name, const struct pw_dir_mechanic *m, int count)
+static pw_err step(struct pw_routing *r, const struct pw_session *s, const char *name,
+                   const struct pw_dir_mechanic *m, int count)
 {
     char channel[PW_CHANNEL_LEN];
     pw_channel_name(PW_CHANNEL_SESSION, s->id, channel);
@@ -107,11 +109,11 @@ static pw_err step(struct pw_routing *r, const struct pw_session *s,
     return emit(r, "routing", channel, p);
 }
 
-static pw_err send_offer(struct pw_routing *r, const struct pw_session *s,
-                         const struct details *d, struct pw_dir_mechanic *m,
-                         enum pw_offer_kind kind, int64_t expires_at)
+static pw_err send_offer(struct pw_routing *r, const struct pw_session *s, const struct details *d,
+                         struct pw_dir_mechanic *m, enum pw_offer_kind kind, int64_t expires_at)
 {
-    struct pw_offer o = {.kind = kind, .offered_at = pw_clock_now(r->clock), .expires_at = expires_at};
+    struct pw_offer o = {
+        .kind = kind, .offered_at = pw_clock_now(r->clock), .expires_at = expires_at};
     snprintf(o.session_id, sizeof o.session_id, "%s", s->id);
     snprintf(o.mechanic_id, sizeof o.mechanic_id, "%s", m->m.id);
     pw_err e = store_offer_insert(r->store, &o);
@@ -121,8 +123,8 @@ static pw_err send_offer(struct pw_routing *r, const struct pw_session *s,
     return emit(r, "offer", channel, offer_json_with(s, &o, d));
 }
 
-static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id,
-                          const char *session_id, const char *type, const char *reason)
+static pw_err tell_holder(struct pw_routing *r, const char *mechanic_id, const char *session_id,
+                          const char *type, const char *reason)
 {
     char channel[PW_CHANNEL_LEN];
     pw_channel_name(PW_CHANNEL_MECHANIC, mechanic_id, channel);
@@ -202,7 +204,8 @@ static void consider(void *ctx, struct pw_dir_mechanic *m)
 
 static int rank_cmp(const void *a, const void *b)
 {
-    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a, *(struct pw_dir_mechanic *const *)b);
+    return pw_dir_rank_cmp(*(struct pw_dir_mechanic *const *)a,
+                           *(struct pw_dir_mechanic *const *)b);
 }
 
 /* Offers s to the top matches, ranked as the directory ranks them, without a city filter. */
@@ -215,7 +218,8 @@ static pw_err broadcast(struct pw_routing *r, const struct pw_session *s)
     struct id_list taken = {0};
     e = store_offers_of_session(r->store, s->id, collect_offer, &taken);
     if (!e) e = taken.err;
-    struct candidates c = {.taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
+    struct candidates c = {
+        .taken = &taken, .is_specialist = s->is_specialist, .make = d.vehicle.make};
     if (!e) pw_dir_each(r->dir, consider, &c);
     if (!e) e = c.err;
     if (c.n) qsort(c.list, c.n, sizeof *c.list, rank_cmp); /* nobody online: list is NULL */
@@ -265,7 +269,9 @@ pw_err pw_routing_create(struct pw_routing *r, struct pw_session *s, enum pw_pay
     s->expires_at = now + r->request_ttl_ms;
     s->state = PW_SESSION_AWAITING_PAYMENT;
     snprintf(s->payment_method, sizeof s->payment_method, "%s",
-             pay == PW_PAY_FREE ? "free" : pay == PW_PAY_CREDITS ? "credits" : "card");
+             pay == PW_PAY_FREE      ? "free"
+             : pay == PW_PAY_CREDITS ? "credits"
+                                     : "card");
     snprintf(s->payment_status, sizeof s->payment_status, "pending");
     pw_err e = store_tx_begin(r->store);
     if (e) return e;
@@ -301,7 +307,8 @@ pw_err pw_routing_paid(struct pw_routing *r, const char *session_id)
 static pw_err end_priority(struct pw_routing *r, struct pw_session *s, const char *why,
                            enum pw_offer_outcome close_as)
 {
-    struct store_transition t = {.from = MASK(PW_SESSION_PRIORITY), .to = PW_SESSION_BROADCAST,
+    struct store_transition t = {.from = MASK(PW_SESSION_PRIORITY),
+                                 .to = PW_SESSION_BROADCAST,
                                  .at = pw_clock_now(r->clock)};
     pw_err e = store_session_transition(r->store, s->id, &t);
     if (e) return e; /* PW_ETAKEN: someone else ended it first */
@@ -309,8 +316,8 @@ static pw_err end_priority(struct pw_routing *r, struct pw_session *s, const cha
     struct pw_dir_mechanic *pref = pw_dir_get(r->dir, s->preferred_mechanic_id);
     int closed = 0;
     e = store_offers_close(r->store, s->id, s->preferred_mechanic_id, close_as, t.at, &closed);
-    if (!e && closed) e = tell_holder(r, s->preferred_mechanic_id, s->id, "offer_withdrawn",
-                                      "priority_ended");
+    if (!e && closed)
+        e = tell_holder(r, s->preferred_mechanic_id, s->id, "offer_withdrawn", "priority_ended");
     if (!e) e = step(r, s, why, pref, -1);
     return e ? e : broadcast(r, s);
 }
@@ -344,7 +351,9 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     bool refund = !strcmp(s->payment_status, "paid") && s->price_cents > 0 &&
                   strcmp(s->payment_method, "free") != 0;
     bool free_back = !strcmp(s->payment_method, "free");
-    struct store_transition t = {.from = OPEN_STATES, .to = to, .at = now,
+    struct store_transition t = {.from = OPEN_STATES,
+                                 .to = to,
+                                 .at = now,
                                  .payment_status = refund || free_back ? "refunded" : NULL};
     struct id_list h = {0};
     pw_err e = store_tx_begin(r->store);
@@ -352,16 +361,17 @@ static pw_err close_session(struct pw_routing *r, struct pw_session *s, enum pw_
     e = store_session_transition(r->store, s->id, &t);
     /* credits and card payments come back as credits; a free session is given back */
     if (!e && refund) e = store_user_credit(r->store, s->customer_id, s->price_cents);
-    if (!e && !strcmp(s->payment_method, "free")) e = store_user_release_free(r->store, s->customer_id);
+    if (!e && !strcmp(s->payment_method, "free"))
+        e = store_user_release_free(r->store, s->customer_id);
     if (!e) e = store_offers_of_session(r->store, s->id, collect_live, &h);
     if (!e) e = h.err;
-    if (!e) e = store_offers_close(r->store, s->id, NULL,
-                                   to == PW_SESSION_EXPIRED ? PW_OFFER_EXPIRED : PW_OFFER_WITHDRAWN,
-                                   now, NULL);
+    if (!e)
+        e = store_offers_close(r->store, s->id, NULL,
+                               to == PW_SESSION_EXPIRED ? PW_OFFER_EXPIRED : PW_OFFER_WITHDRAWN,
+                               now, NULL);
     for (size_t i = 0; !e && i < h.n; i++)
-        e = to == PW_SESSION_EXPIRED
-                ? tell_holder(r, h.ids[i], s->id, "offer_withdrawn", "expired")
-                : tell_holder(r, h.ids[i], s->id, "session_cancelled", NULL);
+        e = to == PW_SESSION_EXPIRED ? tell_holder(r, h.ids[i], s->id, "offer_withdrawn", "expired")
+                                     : tell_holder(r, h.ids[i], s->id, "session_cancelled", NULL);
     if (!e) e = step(r, s, to == PW_SESSION_EXPIRED ? "expired" : "cancelled", NULL, -1);
     free(h.ids);
     e = finish(r, e);
@@ -415,8 +425,8 @@ pw_err pw_routing_accept(struct pw_routing *r, const char *session_id, struct pw
     struct id_list h = {0};
     if ((e = store_tx_begin(r->store))) goto out;
     /* the one conditional UPDATE that decides the winner */
-    struct store_transition t = {.from = ROUTING_STATES, .to = PW_SESSION_ACCEPTED, .at = now,
-                                 .assigned = m->m.id};
+    struct store_transition t = {
+        .from = ROUTING_STATES, .to = PW_SESSION_ACCEPTED, .at = now, .assigned = m->m.id};
     e = store_session_transition(r->store, s.id, &t);
     if (!e) e = store_offers_close(r->store, s.id, m->m.id, PW_OFFER_ACCEPTED, now, NULL);
     if (!e) e = store_offers_of_session(r->store, s.id, collect_live, &h);
@@ -471,8 +481,8 @@ pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_di
         goto out;
     }
     if ((e = store_tx_begin(r->store))) goto out;
-    struct store_transition t = {.from = MASK(PW_SESSION_ACCEPTED), .to = PW_SESSION_ENDED,
-                                 .at = pw_clock_now(r->clock)};
+    struct store_transition t = {
+        .from = MASK(PW_SESSION_ACCEPTED), .to = PW_SESSION_ENDED, .at = pw_clock_now(r->clock)};
     e = store_session_transition(r->store, s.id, &t);
     if (!e) e = store_session_set_outcome(r->store, s.id, outcome, notes);
     if (!e) e = step(r, &s, "ended", m, -1);
@@ -480,8 +490,7 @@ pw_err pw_routing_end(struct pw_routing *r, const char *session_id, struct pw_di
     /* back to work if still connected, otherwise offline */
     int64_t now = pw_clock_now(r->clock);
     bool connected = m->open_streams > 0 || now - m->m.last_seen_at < r->presence->timeout_ms;
-    pw_presence_change(r->presence, m, connected ? PW_ONLINE : PW_OFFLINE,
-                       PW_REASON_SESSION_ENDED);
+    pw_presence_change(r->presence, m, connected ? PW_ONLINE : PW_OFFLINE, PW_REASON_SESSION_ENDED);
 out:
     pw_session_clear(&s);
     return e;
@@ -553,11 +562,13 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_p
         if (!e) e = c.sessions.err;
         for (size_t i = 0; !e && i < c.sessions.n; i++) {
             pw_err je = join_broadcast(r, m, c.sessions.ids[i]);
-            if (je) report("could not offer a broadcast session to a mechanic who came online", je,
-                           c.sessions.ids[i], m->m.id);
+            if (je)
+                report("could not offer a broadcast session to a mechanic who came online", je,
+                       c.sessions.ids[i], m->m.id);
         }
         if (e) report("could not list the sessions being broadcast", e, NULL, m->m.id);
-    } else if (to == PW_BUSY || (to == PW_OFFLINE && reason && strcmp(reason, PW_REASON_MANUAL) == 0)) {
+    } else if (to == PW_BUSY ||
+               (to == PW_OFFLINE && reason && strcmp(reason, PW_REASON_MANUAL) == 0)) {
         /* busy: the preferred mechanic's windows end now. Offline by hand is a decline (SPEC
          * §4.4 rule 2); a timeout is not: they may be back before the window ends. Each end is
          * one conditional UPDATE, so it happens once even if another node ends the same window
@@ -566,7 +577,8 @@ void pw_routing_presence_changed(void *ctx, struct pw_dir_mechanic *m, enum pw_p
         e = store_sessions_in_state(r->store, PW_SESSION_PRIORITY, collect_preferred, &c);
         if (!e) e = c.sessions.err;
         for (size_t i = 0; !e && i < c.sessions.n; i++) {
-            pw_err pe = priority_end_tx(r, c.sessions.ids[i], busy ? "priority_expired" : "priority_declined",
+            pw_err pe = priority_end_tx(r, c.sessions.ids[i],
+                                        busy ? "priority_expired" : "priority_declined",
                                         busy ? PW_OFFER_WITHDRAWN : PW_OFFER_DECLINED);
             if (pe && pe != PW_ETAKEN)
                 report("could not end a priority window", pe, c.sessions.ids[i], m->m.id);
@@ -588,15 +600,15 @@ static void withdraw_for_suspension(void *ctx, const struct pw_offer *o)
     struct pw_session s;
     pw_err e = store_session_get(r->store, o->session_id, &s);
     if (e) {
-        report("could not withdraw the offer of a suspended mechanic", e, o->session_id, c->m->m.id);
+        report("could not withdraw the offer of a suspended mechanic", e, o->session_id,
+               c->m->m.id);
         return;
     }
     if (!(e = store_tx_begin(r->store))) {
         int closed = 0;
         e = store_offers_close(r->store, s.id, c->m->m.id, PW_OFFER_WITHDRAWN,
                                pw_clock_now(r->clock), &closed);
-        if (!e && closed)
-            e = tell_holder(r, c->m->m.id, s.id, "offer_withdrawn", "suspended");
+        if (!e && closed) e = tell_holder(r, c->m->m.id, s.id, "offer_withdrawn", "suspended");
         if (!e && o->kind == PW_OFFER_PRIORITY && s.state == PW_SESSION_PRIORITY)
             e = end_priority(r, &s, "priority_expired", PW_OFFER_WITHDRAWN);
         e = finish(r, e);

@@ -1,6 +1,7 @@
 /* Routing (SPEC §4.4): from a paid request to one accepting mechanic.
  *
- *   awaiting_payment --paid--> priority --window ends--> broadcast --accept--> accepted --end--> ended
+ *   awaiting_payment --paid--> priority --window ends--> broadcast --accept--> accepted --end-->
+ * ended
  *                                  \______________________________________/
  *                                        cancel -> cancelled, lifetime ends -> expired
  *

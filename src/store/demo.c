@@ -19,6 +19,7 @@ struct demo_mechanic {
 };
 
 /* The seed's mechanics: 8 in and near Toronto, a few elsewhere, one pending, one suspended. */
+// clang-format off
 static const struct demo_mechanic seed_mechanics[] = {
     {"John", "Smith", 49, 247, 8, {"Tesla", "BMW", "Audi"}, {"Electrical", "Diagnostics"},
      "Toronto", "Canada", PW_MECH_APPROVED},
@@ -45,27 +46,29 @@ static const struct demo_mechanic seed_mechanics[] = {
     {"Priya", "Patel", 0, 0, 2, {NULL}, {"Diagnostics"}, "Toronto", "Canada", PW_MECH_PENDING},
     {"Tom", "Baker", 39, 40, 15, {"Ford"}, {"Engine"}, "Toronto", "Canada", PW_MECH_SUSPENDED},
 };
+// clang-format on
 
 static const char *first_names[] = {
-    "James", "Olivia", "Liam", "Emma", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Chloe",
-    "Arjun", "Mei", "Omar", "Fatima", "Diego", "Lucia", "Kenji", "Yuki", "Andre", "Nadia",
-    "Victor", "Grace", "Samuel", "Leah", "Mateo", "Zara", "Owen", "Hana", "Ryan", "Ines"};
+    "James",  "Olivia", "Liam",   "Emma",   "Noah",  "Ava",   "Lucas", "Mia",  "Ethan", "Chloe",
+    "Arjun",  "Mei",    "Omar",   "Fatima", "Diego", "Lucia", "Kenji", "Yuki", "Andre", "Nadia",
+    "Victor", "Grace",  "Samuel", "Leah",   "Mateo", "Zara",  "Owen",  "Hana", "Ryan",  "Ines"};
 static const char *last_names[] = {
-    "Brown", "Tremblay", "Martin", "Roy", "Wilson", "Lee", "Taylor", "Singh", "Nguyen", "Wong",
-    "Campbell", "Anderson", "Gagnon", "Thompson", "Moore", "Ali", "Kowalski", "Silva", "Rossi",
-    "Haddad", "Okafor", "Ivanova", "Sato", "Murphy", "Dubois", "Costa", "Fischer", "Park"};
+    "Brown",   "Tremblay", "Martin",   "Roy",      "Wilson",   "Lee",     "Taylor",
+    "Singh",   "Nguyen",   "Wong",     "Campbell", "Anderson", "Gagnon",  "Thompson",
+    "Moore",   "Ali",      "Kowalski", "Silva",    "Rossi",    "Haddad",  "Okafor",
+    "Ivanova", "Sato",     "Murphy",   "Dubois",   "Costa",    "Fischer", "Park"};
 static const struct {
     const char *city;
     int weight;
-} cities[] = {{"Toronto", 30}, {"Mississauga", 8}, {"Brampton", 6}, {"Markham", 5},
+} cities[] = {{"Toronto", 30}, {"Mississauga", 8}, {"Brampton", 6},  {"Markham", 5},
               {"Vaughan", 4},  {"Vancouver", 12},  {"Montreal", 12}, {"Calgary", 8},
               {"Ottawa", 7},   {"Edmonton", 5},    {"Winnipeg", 2},  {"Halifax", 1}};
-static const char *makes[] = {"Tesla", "BMW", "Audi", "Honda", "Toyota", "Ford", "Chevrolet",
-                              "Mercedes-Benz", "Volkswagen", "Hyundai", "Kia", "Nissan",
-                              "Subaru", "Mazda"};
-static const char *keywords[] = {"Electrical", "Diagnostics", "Brakes", "Engine", "Transmission",
-                                 "Suspension", "EV Battery", "Hybrid", "Cooling", "Maintenance",
-                                 "HVAC", "Exhaust"};
+static const char *makes[] = {"Tesla", "BMW",       "Audi",          "Honda",      "Toyota",
+                              "Ford",  "Chevrolet", "Mercedes-Benz", "Volkswagen", "Hyundai",
+                              "Kia",   "Nissan",    "Subaru",        "Mazda"};
+static const char *keywords[] = {"Electrical",   "Diagnostics", "Brakes",     "Engine",
+                                 "Transmission", "Suspension",  "EV Battery", "Hybrid",
+                                 "Cooling",      "Maintenance", "HVAC",       "Exhaust"};
 
 #define N_OF(a) ((uint32_t)(sizeof a / sizeof a[0]))
 
@@ -79,8 +82,8 @@ static void make_id(struct pw_rng *rng, char out[PW_ID_LEN + 1])
 }
 
 static pw_err add_account(struct store *st, struct pw_rng *rng, const char *hash, const char *email,
-                          const char *name, enum pw_role role, const char *city,
-                          int64_t credits, int64_t now, struct pw_user *out)
+                          const char *name, enum pw_role role, const char *city, int64_t credits,
+                          int64_t now, struct pw_user *out)
 {
     struct pw_user u = {0};
     make_id(rng, u.id);
@@ -117,8 +120,8 @@ static pw_err load_seed(struct store *st, struct pw_rng *rng, const char *hash, 
     pw_err e;
     for (int i = 0; i < 3; i++)
         if ((e = store_plan_insert(st, &plans[i], i))) return e;
-    if ((e = add_account(st, rng, hash, "admin@demo.test", "Pat Operator", PW_ROLE_ADMIN,
-                         "Toronto", 0, now, NULL)))
+    if ((e = add_account(st, rng, hash, "admin@demo.test", "Pat Operator", PW_ROLE_ADMIN, "Toronto",
+                         0, now, NULL)))
         return e;
     struct pw_user alex;
     if ((e = add_account(st, rng, hash, "alex@demo.test", "Alex Morgan", PW_ROLE_CUSTOMER,
@@ -191,8 +194,9 @@ static pw_err load_generated(struct store *st, const char *hash, int count, int6
         snprintf(m.city, sizeof m.city, "%s", cities[c].city);
         snprintf(m.country, sizeof m.country, "Canada");
         uint32_t st_pick = pw_rng_below(&rng, 100);
-        m.status = st_pick < 95 ? PW_MECH_APPROVED : st_pick < 98 ? PW_MECH_PENDING
-                                                                  : PW_MECH_SUSPENDED;
+        m.status = st_pick < 95   ? PW_MECH_APPROVED
+                   : st_pick < 98 ? PW_MECH_PENDING
+                                  : PW_MECH_SUSPENDED;
         char email[64];
         snprintf(email, sizeof email, "mechanic%d@gen.demo.test", i + 1);
         pw_err e = add_mechanic(st, &rng, hash, email, &m, now);

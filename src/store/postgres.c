@@ -374,10 +374,8 @@ static pw_err write_ex(struct db_stmt *q, bool guard, int *changes, int64_t *ret
     if (returned) {
         q->res = r;
         q->row = 0;
-        if (PQntuples(r) == 1 && PQnfields(r) == 1)
-            *returned = pg_col_int64(q, 0);
-        else
-            e = PW_ESTORE; /* cannot happen with a RETURNING of one column */
+        if (PQntuples(r) == 1 && PQnfields(r) == 1) *returned = pg_col_int64(q, 0);
+        else e = PW_ESTORE; /* cannot happen with a RETURNING of one column */
     } else {
         PQclear(r);
     }
@@ -607,10 +605,8 @@ static int schema_version(struct pg *s, char *err, size_t errlen)
 {
     PGresult *r = PQexec(s->conn, "SELECT version FROM schema_version");
     int v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        v = atoi(PQgetvalue(r, 0, 0));
-    else
-        snprintf(err, errlen, "cannot read schema_version: %s", PQerrorMessage(s->conn));
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) v = atoi(PQgetvalue(r, 0, 0));
+    else snprintf(err, errlen, "cannot read schema_version: %s", PQerrorMessage(s->conn));
     PQclear(r);
     return v;
 }
@@ -675,8 +671,7 @@ pw_err store_postgres_open(const char *url, struct store **out, char *err, size_
         for (char *c = err; *c; c++)
             if (*c == '\n' || *c == '\t') *c = ' ';
         size_t n = strlen(err);
-        while (n > 0 && err[n - 1] == ' ')
-            err[--n] = '\0';
+        while (n > 0 && err[n - 1] == ' ') err[--n] = '\0';
         goto fail;
     }
     PQsetNoticeProcessor(s->conn, on_notice, NULL);

@@ -44,10 +44,8 @@ static void bind_opt_text(struct store *st, struct db_stmt *q, int i, const char
 
 static void bind_opt_time(struct store *st, struct db_stmt *q, int i, int64_t v)
 {
-    if (v)
-        st->db->bind_int64(q, i, v);
-    else
-        st->db->bind_text(q, i, NULL);
+    if (v) st->db->bind_int64(q, i, v);
+    else st->db->bind_text(q, i, NULL);
 }
 
 /* ---- running statements ---- */
@@ -281,8 +279,7 @@ static pw_err q_auth_session_delete(struct store *st, const char *token_hash)
 static char *tags_json(const char tags[][PW_TAG_MAX + 1], int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_string(tags[i]));
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_string(tags[i]));
     char *out = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
     return out;
@@ -417,13 +414,13 @@ static pw_err q_accept_delays_each(struct store *st, int per_mechanic, store_del
     if (!q) return PW_ESTORE;
     d->bind_int64(q, 1, per_mechanic);
     pw_err e;
-    while (!(e = d->step(q)))
-        fn(ctx, d->col_text(q, 0), d->col_int64(q, 1));
+    while (!(e = d->step(q))) fn(ctx, d->col_text(q, 0), d->col_int64(q, 1));
     return loop_end(st, q, e);
 }
 
-static pw_err q_presence_set(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
-                             int64_t last_seen_at, int64_t unseen_before)
+static pw_err q_presence_set(struct store *st, const char *mechanic_id,
+                             enum pw_presence_state presence, int64_t last_seen_at,
+                             int64_t unseen_before)
 {
     const struct db_ops *d = st->db;
     struct db_stmt *q = d->prepare(st, "UPDATE mechanics SET presence = ?1, last_seen_at = ?2 "
@@ -964,8 +961,7 @@ static pw_err q_sessions_due(struct store *st, int64_t now, store_due_fn fn, voi
         list[n++].kind = col_int(st, q, 1);
     }
     e = loop_end(st, q, e);
-    for (size_t i = 0; i < n; i++)
-        fn(ctx, list[i].id, list[i].kind);
+    for (size_t i = 0; i < n; i++) fn(ctx, list[i].id, list[i].kind);
     free(list);
     return e;
 }
@@ -1046,8 +1042,7 @@ static pw_err each_offer(struct store *st, struct db_stmt *q, store_offer_fn fn,
         read_offer(st, q, &list[n++]);
     }
     e = loop_end(st, q, e);
-    for (size_t i = 0; i < n; i++)
-        fn(ctx, &list[i]);
+    for (size_t i = 0; i < n; i++) fn(ctx, &list[i]);
     free(list);
     return e;
 }

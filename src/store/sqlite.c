@@ -96,8 +96,7 @@ static pw_err sq_write(struct db_stmt *q, int *changes, int64_t *returned)
     int rc = sqlite3_step(q->stmt);
     bool row = rc == SQLITE_ROW;
     if (row && returned) *returned = sqlite3_column_int64(q->stmt, 0);
-    while (rc == SQLITE_ROW)
-        rc = sqlite3_step(q->stmt);
+    while (rc == SQLITE_ROW) rc = sqlite3_step(q->stmt);
     pw_err e = rc == SQLITE_DONE         ? PW_OK
                : rc == SQLITE_CONSTRAINT ? PW_ECONFLICT
                                          : fail(q->s, q->sql);

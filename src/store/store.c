@@ -140,8 +140,9 @@ pw_err store_event_append(struct store *st, struct store_event *ev)
     return PW_OK;
 }
 
-pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
-                           int64_t last_seen_at, int64_t unseen_before, struct store_event *ev)
+pw_err store_presence_save(struct store *st, const char *mechanic_id,
+                           enum pw_presence_state presence, int64_t last_seen_at,
+                           int64_t unseen_before, struct store_event *ev)
 {
     bool outermost = st->depth == 0;
     pw_err e = store_tx_begin(st);
@@ -221,11 +222,9 @@ FORWARD(last_seen_save, (struct store * st, const char *mechanic_id, int64_t las
 FORWARD(events_tail, (struct store * st, int limit, store_event_fn fn, void *ctx),
         (st, limit, fn, ctx))
 FORWARD(event_latest_seq, (struct store * st, int64_t *seq), (st, seq))
-FORWARD(events_after,
-        (struct store * st, int64_t after, int limit, store_event_fn fn, void *ctx),
+FORWARD(events_after, (struct store * st, int64_t after, int limit, store_event_fn fn, void *ctx),
         (st, after, limit, fn, ctx))
-FORWARD(listen_poll, (struct store * st, int64_t *newest_seq, bool *woke),
-        (st, newest_seq, woke))
+FORWARD(listen_poll, (struct store * st, int64_t *newest_seq, bool *woke), (st, newest_seq, woke))
 FORWARD(plan_insert, (struct store * st, const struct pw_plan *p, int sort), (st, p, sort))
 FORWARD(plans_each, (struct store * st, store_plan_fn fn, void *ctx), (st, fn, ctx))
 FORWARD(vehicle_insert, (struct store * st, const struct pw_vehicle *v), (st, v))
@@ -233,8 +232,7 @@ FORWARD(vehicles_of, (struct store * st, const char *owner_id, store_vehicle_fn 
         (st, owner_id, fn, ctx))
 
 FORWARD(vehicle_get, (struct store * st, const char *id, struct pw_vehicle *out), (st, id, out))
-FORWARD(vehicle_lock, (struct store * st, const char *id, const char *owner_id),
-        (st, id, owner_id))
+FORWARD(vehicle_lock, (struct store * st, const char *id, const char *owner_id), (st, id, owner_id))
 FORWARD(vehicle_update, (struct store * st, const struct pw_vehicle *v), (st, v))
 FORWARD(vehicle_delete, (struct store * st, const char *id, int64_t at), (st, id, at))
 FORWARD(user_lock, (struct store * st, const char *id), (st, id))
@@ -246,8 +244,8 @@ FORWARD(session_live_find,
          char out[PW_ID_LEN + 1]),
         (st, customer_id, vehicle_id, out))
 FORWARD(events_of_channel,
-        (struct store * st, const char *channel, const char *type, int64_t upto,
-         store_event_fn fn, void *ctx),
+        (struct store * st, const char *channel, const char *type, int64_t upto, store_event_fn fn,
+         void *ctx),
         (st, channel, type, upto, fn, ctx))
 FORWARD(plan_get, (struct store * st, const char *slug, struct pw_plan *out), (st, slug, out))
 FORWARD(user_debit, (struct store * st, const char *user_id, int64_t cents), (st, user_id, cents))
@@ -256,8 +254,8 @@ FORWARD(user_use_free, (struct store * st, const char *user_id), (st, user_id))
 FORWARD(user_release_free, (struct store * st, const char *user_id), (st, user_id))
 FORWARD(session_insert, (struct store * st, const struct pw_session *s), (st, s))
 FORWARD(session_get, (struct store * st, const char *id, struct pw_session *out), (st, id, out))
-FORWARD(session_transition,
-        (struct store * st, const char *id, const struct store_transition *t), (st, id, t))
+FORWARD(session_transition, (struct store * st, const char *id, const struct store_transition *t),
+        (st, id, t))
 FORWARD(session_set_outcome,
         (struct store * st, const char *id, const char *outcome, const char *notes),
         (st, id, outcome, notes))
@@ -290,8 +288,7 @@ FORWARD(offers_close,
         (struct store * st, const char *session_id, const char *mechanic_id,
          enum pw_offer_outcome outcome, int64_t at, int *closed),
         (st, session_id, mechanic_id, outcome, at, closed))
-FORWARD(sessions_facts,
-        (struct store * st, int64_t from, int64_t to, store_facts_fn fn, void *ctx),
+FORWARD(sessions_facts, (struct store * st, int64_t from, int64_t to, store_facts_fn fn, void *ctx),
         (st, from, to, fn, ctx))
 FORWARD(stripe_event_record, (struct store * st, const char *id, const char *type, int64_t at),
         (st, id, type, at))

@@ -1,7 +1,8 @@
 /* The storage interface. Handlers, presence and routing call store_* and nothing else
  * writes SQL. The queries are written once (queries.c, which fills struct store_ops) over
- * a driver per database (store/db.h: sqlite.c, postgres.c). Every function returns PW_OK or an error of core/error.h; a function that fails
- * leaves the database as it was (each is one transaction unless the caller holds one). */
+ * a driver per database (store/db.h: sqlite.c, postgres.c). Every function returns PW_OK or an
+ * error of core/error.h; a function that fails leaves the database as it was (each is one
+ * transaction unless the caller holds one). */
 #ifndef PW_STORE_H
 #define PW_STORE_H
 
@@ -35,7 +36,7 @@ typedef void (*store_due_fn)(void *ctx, const char *session_id, int kind);
 /* One session's facts for the admin metrics (SPEC §4.6); times are ms, 0 = never. */
 struct store_session_facts {
     char id[PW_ID_LEN + 1];
-    bool priority_routing; /* routing_type priority_broadcast */
+    bool priority_routing;  /* routing_type priority_broadcast */
     char rollout_group[16]; /* selection | control */
     enum pw_session_state state;
     int64_t created_at, routing_started_at, accepted_at;
@@ -49,10 +50,10 @@ typedef void (*store_facts_fn)(void *ctx, const struct store_session_facts *f);
 
 /* What a session transition sets besides the state. */
 struct store_transition {
-    unsigned from;             /* mask of 1 << enum pw_session_state it may leave */
+    unsigned from; /* mask of 1 << enum pw_session_state it may leave */
     enum pw_session_state to;
-    int64_t at;                /* stamps accepted_at / ended_at / routing_started_at */
-    const char *assigned;      /* mechanic, when accepting */
+    int64_t at;                 /* stamps accepted_at / ended_at / routing_started_at */
+    const char *assigned;       /* mechanic, when accepting */
     const char *payment_status; /* NULL = unchanged */
 };
 
@@ -83,8 +84,9 @@ struct store_ops {
     /* Sets presence and last_seen_at (the event is store.c's). With unseen_before > 0 only
      * an online mechanic last seen before it changes, else PW_ETAKEN (a timeout that another
      * node's sighting has made void). */
-    pw_err (*presence_set)(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
-                           int64_t last_seen_at, int64_t unseen_before);
+    pw_err (*presence_set)(struct store *st, const char *mechanic_id,
+                           enum pw_presence_state presence, int64_t last_seen_at,
+                           int64_t unseen_before);
     pw_err (*last_seen_save)(struct store *st, const char *mechanic_id, int64_t last_seen_at);
 
     pw_err (*events_tail)(struct store *st, int limit, store_event_fn fn, void *ctx);
@@ -117,7 +119,7 @@ struct store_ops {
      * first, so neither can slip in between the other's check and its write. */
     pw_err (*vehicle_lock)(struct store *st, const char *id, const char *owner_id);
     pw_err (*vehicle_update)(struct store *st, const struct pw_vehicle *v); /* year, make, model */
-    pw_err (*vehicle_delete)(struct store *st, const char *id, int64_t at);   /* soft */
+    pw_err (*vehicle_delete)(struct store *st, const char *id, int64_t at); /* soft */
     /* Locks the user's row until the transaction ends: one customer's session creations
      * queue here, on every node */
     pw_err (*user_lock)(struct store *st, const char *id);
@@ -174,8 +176,8 @@ struct store_ops {
     /* run-time settings (PW_ENOTFOUND when never set) */
     pw_err (*setting_get)(struct store *st, const char *key, char *out, size_t outsz);
     pw_err (*setting_set)(struct store *st, const char *key, const char *value);
-    pw_err (*mechanic_set_status)(struct store *st, const char *id,
-                                  enum pw_mechanic_status status, bool can_accept_sessions);
+    pw_err (*mechanic_set_status)(struct store *st, const char *id, enum pw_mechanic_status status,
+                                  bool can_accept_sessions);
     /* failed logins (auth/throttle.c): nth_newest gives the time of the n-th newest failure
      * of key after `after`, PW_ENOTFOUND when there are fewer */
     pw_err (*login_failure_add)(struct store *st, const char *key, int64_t at);
@@ -226,14 +228,14 @@ pw_err store_mechanic_insert(struct store *st, const struct pw_mechanic *m);
 pw_err store_mechanics_each(struct store *st, store_mechanic_fn fn, void *ctx);
 pw_err store_accept_delays_each(struct store *st, int per_mechanic, store_delay_fn fn, void *ctx);
 /* A presence change and its event, in one transaction (see presence_set for unseen_before). */
-pw_err store_presence_save(struct store *st, const char *mechanic_id, enum pw_presence_state presence,
-                           int64_t last_seen_at, int64_t unseen_before, struct store_event *ev);
+pw_err store_presence_save(struct store *st, const char *mechanic_id,
+                           enum pw_presence_state presence, int64_t last_seen_at,
+                           int64_t unseen_before, struct store_event *ev);
 pw_err store_mechanic_get(struct store *st, const char *id, struct pw_mechanic *out);
 pw_err store_last_seen_save(struct store *st, const char *mechanic_id, int64_t last_seen_at);
 pw_err store_events_tail(struct store *st, int limit, store_event_fn fn, void *ctx);
 pw_err store_event_latest_seq(struct store *st, int64_t *seq);
-pw_err store_events_after(struct store *st, int64_t after, int limit, store_event_fn fn,
-                          void *ctx);
+pw_err store_events_after(struct store *st, int64_t after, int limit, store_event_fn fn, void *ctx);
 int store_listen_fd(struct store *st, unsigned *generation);
 pw_err store_listen_poll(struct store *st, int64_t *newest_seq, bool *woke);
 pw_err store_plan_insert(struct store *st, const struct pw_plan *p, int sort);

@@ -50,7 +50,7 @@ struct pw_hub {
 /* ---- events ---- */
 
 struct pw_hub_event *pw_hub_event_new(int64_t seq, const char *type, const char *channel,
-                              const char *payload, int64_t created_at)
+                                      const char *payload, int64_t created_at)
 {
     int n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, type, payload);
     struct pw_hub_event *e = malloc(sizeof *e + (size_t)n + 1);
@@ -207,10 +207,8 @@ size_t pw_hub_replay(struct pw_hub *h, struct pw_hub_sub *sub, int64_t last_id)
     size_t lo = 0, hi = h->ring_len;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (h->ring[(h->ring_head + mid) % h->ring_cap]->seq <= last_id)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (h->ring[(h->ring_head + mid) % h->ring_cap]->seq <= last_id) lo = mid + 1;
+        else hi = mid;
     }
     size_t n = 0;
     for (size_t i = lo; i < h->ring_len; i++) {

@@ -32,7 +32,7 @@ struct pw_hub_event {
 /* A published event: "id: <seq>\nevent: <type>\ndata: <payload>\n\n". payload is one line of
  * JSON (no newline). Returns a reference the caller owns. */
 struct pw_hub_event *pw_hub_event_new(int64_t seq, const char *type, const char *channel,
-                              const char *payload, int64_t created_at);
+                                      const char *payload, int64_t created_at);
 /* Raw bytes sent as they are (retry:, comments, a snapshot built for one connection). */
 struct pw_hub_event *pw_hub_event_raw(const char *bytes, size_t len);
 void pw_hub_event_ref(struct pw_hub_event *e);

@@ -7,7 +7,6 @@
 
 #include "core/watch.h"
 
-
 void pw_streams_init(struct pw_streams *ss)
 {
     *ss = (struct pw_streams){.epfd = -1};
@@ -24,7 +23,7 @@ struct pw_stream {
     enum pw_channel kind;
     struct pw_hub_sub *sub;
     struct MHD_Connection *conn;
-    int fd;         /* the connection's socket, watched for the peer hanging up */
+    int fd; /* the connection's socket, watched for the peer hanging up */
     bool suspended;
     bool peer_gone; /* the client closed: end the response at once */
     pw_stream_close_fn on_close;
@@ -97,8 +96,8 @@ static void on_hangup(struct pw_watch *w, uint32_t events)
     pw_stream_peer_closed(pw_container_of(w, struct pw_stream, watch));
 }
 
-struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
-                                 enum pw_channel kind, struct MHD_Connection *conn, int64_t now,
+struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub, enum pw_channel kind,
+                                 struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx, struct MHD_Response **resp)
 {
     struct pw_stream *s = calloc(1, sizeof *s);
@@ -126,7 +125,8 @@ struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
      * leaves would only be noticed at the next keep-alive write. Our own epoll watches the
      * socket for the peer's hang-up only (edge-triggered, no EPOLLIN), so a closed dashboard
      * is seen at once and "seen" stops then, not a keep-alive interval later. */
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci && ss->epfd >= 0) {
         s->watch.cb = on_hangup;
         struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = &s->watch};

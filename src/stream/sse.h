@@ -23,9 +23,9 @@ typedef void (*pw_stream_close_fn)(void *ctx);
 /* The streams' own state, one per server (app->streams), the event loop's thread only. */
 struct pw_streams {
     size_t open_by_kind[PW_CHANNEL_KINDS]; /* for /metrics */
-    size_t suspended;                     /* streams parked now */
-    size_t resumed;                       /* streams woken since the loop last asked */
-    int epfd;                             /* the loop's epoll (-1 outside it): peers hanging up */
+    size_t suspended;                      /* streams parked now */
+    size_t resumed;                        /* streams woken since the loop last asked */
+    int epfd;                              /* the loop's epoll (-1 outside it): peers hanging up */
 };
 void pw_streams_init(struct pw_streams *ss);
 
@@ -34,8 +34,8 @@ size_t pw_stream_open_count(const struct pw_streams *ss, enum pw_channel kind);
 
 /* Opens a stream on conn: the response (to queue with status 200) is in *resp; the stream
  * starts with `retry: 2000`. on_close(ctx) runs once when the connection is gone. */
-struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub,
-                                 enum pw_channel kind, struct MHD_Connection *conn, int64_t now,
+struct pw_stream *pw_stream_open(struct pw_streams *ss, struct pw_hub *hub, enum pw_channel kind,
+                                 struct MHD_Connection *conn, int64_t now,
                                  pw_stream_close_fn on_close, void *ctx,
                                  struct MHD_Response **resp);
 struct pw_hub_sub *pw_stream_sub(struct pw_stream *s);

@@ -54,12 +54,11 @@ enum split { SPLIT_ALL, SPLIT_TYPE, SPLIT_GROUP };
 static bool member(const struct store_session_facts *f, enum split split, int which)
 {
     switch (split) {
-    case SPLIT_ALL:
-        return true;
+    case SPLIT_ALL: return true;
     case SPLIT_TYPE:
-        return (f->priority_routing ? PW_SUCCESS_PRIORITY_BROADCAST : PW_SUCCESS_BROADCAST) == which;
-    case SPLIT_GROUP:
-        return group_of(f) == which;
+        return (f->priority_routing ? PW_SUCCESS_PRIORITY_BROADCAST : PW_SUCCESS_BROADCAST) ==
+               which;
+    case SPLIT_GROUP: return group_of(f) == which;
     }
     return false;
 }
@@ -75,10 +74,8 @@ static void block_compute(const struct store_session_facts *facts, size_t n, int
         const struct store_session_facts *f = &facts[i];
         if (!in_window(f, from, to) || !member(f, split, which)) continue;
         b->sessions++;
-        if (f->priority_routing)
-            b->priority_broadcast++;
-        else
-            b->broadcast++;
+        if (f->priority_routing) b->priority_broadcast++;
+        else b->broadcast++;
 
         if (f->has_priority_offer && f->priority_outcome != PW_OFFER_LIVE) {
             b->priority_acceptance.den++;
@@ -107,12 +104,9 @@ static void block_compute(const struct store_session_facts *facts, size_t n, int
         }
         if (f->rating_score >= 0 && f->rating_score <= 10) {
             b->nps_answers++;
-            if (f->rating_score >= 9)
-                b->promoters++;
-            else if (f->rating_score >= 7)
-                b->passives++;
-            else
-                b->detractors++;
+            if (f->rating_score >= 9) b->promoters++;
+            else if (f->rating_score >= 7) b->passives++;
+            else b->detractors++;
         }
     }
     b->started = (int64_t)started;
@@ -165,8 +159,8 @@ static json_t *ratio(int64_t num, int64_t den)
 static json_t *rate_json(const struct pw_success_rate *r, const char *num_name,
                          const char *den_name)
 {
-    return json_pack("{s:o, s:I, s:I}", "rate", ratio(r->num, r->den), num_name,
-                     (json_int_t)r->num, den_name, (json_int_t)r->den);
+    return json_pack("{s:o, s:I, s:I}", "rate", ratio(r->num, r->den), num_name, (json_int_t)r->num,
+                     den_name, (json_int_t)r->den);
 }
 
 static json_t *seconds(int64_t ms, bool valid)
@@ -190,9 +184,9 @@ static json_t *block_json(const struct pw_success_block *b)
     json_object_set_new(o, "fallback", rate_json(&b->fallback, "fell_back", "left_priority"));
     json_object_set_new(o, "expiry", rate_json(&b->expiry, "expired", "routed"));
     json_object_set_new(o, "time_to_start",
-                        json_pack("{s:I, s:o, s:o}", "count", (json_int_t)b->started,
-                                  "p50_seconds", seconds(b->p50_ms, b->started > 0),
-                                  "p90_seconds", seconds(b->p90_ms, b->started > 0)));
+                        json_pack("{s:I, s:o, s:o}", "count", (json_int_t)b->started, "p50_seconds",
+                                  seconds(b->p50_ms, b->started > 0), "p90_seconds",
+                                  seconds(b->p90_ms, b->started > 0)));
     json_object_set_new(
         o, "nps",
         json_pack("{s:o, s:I, s:I, s:I, s:I}", "score",
@@ -217,18 +211,18 @@ json_t *pw_success_json(const struct pw_success_metrics *m)
         char iso[PW_ISO_LEN + 1];
         pw_iso8601(m->first_day + d * PW_SUCCESS_DAY_MS, iso);
         iso[10] = '\0'; /* the date part */
-        int64_t b = m->daily[d][PW_SUCCESS_BROADCAST], p = m->daily[d][PW_SUCCESS_PRIORITY_BROADCAST];
+        int64_t b = m->daily[d][PW_SUCCESS_BROADCAST],
+                p = m->daily[d][PW_SUCCESS_PRIORITY_BROADCAST];
         json_array_append_new(daily, json_pack("{s:s, s:I, s:I, s:I}", "date", iso, "total",
                                                (json_int_t)(b + p), "broadcast", (json_int_t)b,
                                                "priority_broadcast", (json_int_t)p));
     }
-    return json_pack(
-        "{s:s, s:s, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o}", "from", from, "to", to, "overall",
-        block_json(&m->overall), "by_routing_type", "broadcast",
-        block_json(&m->by_type[PW_SUCCESS_BROADCAST]), "priority_broadcast",
-        block_json(&m->by_type[PW_SUCCESS_PRIORITY_BROADCAST]), "by_rollout_group", "selection",
-        block_json(&m->by_group[PW_SUCCESS_SELECTION]), "control",
-        block_json(&m->by_group[PW_SUCCESS_CONTROL]), "daily", daily);
+    return json_pack("{s:s, s:s, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o}", "from", from, "to", to,
+                     "overall", block_json(&m->overall), "by_routing_type", "broadcast",
+                     block_json(&m->by_type[PW_SUCCESS_BROADCAST]), "priority_broadcast",
+                     block_json(&m->by_type[PW_SUCCESS_PRIORITY_BROADCAST]), "by_rollout_group",
+                     "selection", block_json(&m->by_group[PW_SUCCESS_SELECTION]), "control",
+                     block_json(&m->by_group[PW_SUCCESS_CONTROL]), "daily", daily);
 }
 
 /* ---- time parsing ---- */

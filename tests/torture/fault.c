@@ -47,8 +47,8 @@ http_handler __wrap_http_router_find(const struct http_router *rt, struct http_r
 enum mode { OFF, ALLOC, STORE };
 
 static _Atomic int mode = OFF;
-static _Atomic long target;  /* the call that fails, 1-based */
-static _Atomic long allocs;  /* counted since armed */
+static _Atomic long target; /* the call that fails, 1-based */
+static _Atomic long allocs; /* counted since armed */
 static _Atomic long stores;
 static _Atomic bool fired;
 static bool backtraces;
@@ -162,9 +162,11 @@ static void fault_status(struct http_request *r)
     int m = atomic_exchange(&mode, OFF);
     http_json(r, 200,
               json_pack("{s:s, s:I, s:b, s:I, s:I}", "mode",
-                        m == ALLOC ? "alloc" : m == STORE ? "store" : "off", "n",
-                        (json_int_t)atomic_load(&target), "fired", atomic_load(&fired), "allocs",
-                        (json_int_t)atomic_load(&allocs), "stores",
+                        m == ALLOC   ? "alloc"
+                        : m == STORE ? "store"
+                                     : "off",
+                        "n", (json_int_t)atomic_load(&target), "fired", atomic_load(&fired),
+                        "allocs", (json_int_t)atomic_load(&allocs), "stores",
                         (json_int_t)atomic_load(&stores)));
 }
 
