@@ -130,6 +130,7 @@ void api_presence_stream(struct http_request *r)
         return;
     }
 
+    if (!http_stream_admit(r)) return;
     struct MHD_Response *resp;
     struct pw_stream *s = pw_stream_open(&app->streams, app->hub, PW_CHANNEL_PRESENCE, r->conn,
                                          pw_clock_now(&app->clock), NULL, NULL, &resp);
@@ -186,6 +187,7 @@ void api_mechanic_stream(struct http_request *r)
     struct pw_app *app = r->app;
     struct pw_dir_mechanic *m = own_mechanic(r);
     if (!m) return;
+    if (!http_stream_admit(r)) return;
     struct dashboard *d = malloc(sizeof *d);
     if (!d) {
         http_error(r, PW_EINTERNAL, NULL);

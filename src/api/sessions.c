@@ -480,6 +480,10 @@ void api_sessions_stream(struct http_request *r)
     struct pw_app *app = r->app;
     struct pw_session s;
     if (!load_session(r, 1u << PW_ROLE_CUSTOMER, &s)) return;
+    if (!http_stream_admit(r)) {
+        pw_session_clear(&s);
+        return;
+    }
     struct MHD_Response *resp;
     struct pw_stream *st = pw_stream_open(&app->streams, app->hub, PW_CHANNEL_SESSION, r->conn,
                                           pw_clock_now(&app->clock), NULL, NULL, &resp);

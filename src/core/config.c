@@ -56,6 +56,15 @@ static const struct opt opts[] = {
     {"log-level", STR(log_level), 0, 0, "LEVEL", "debug, info, warn, error or off (default info)"},
     {"max-connections", INT(max_connections, 16, 1000000), "N",
      "open connections at most (default 19500; keep under the descriptor limit)"},
+    {"max-connections-per-address", INT(max_connections_per_address, 0, 1000000), "N",
+     "open connections from one client address at most (default 256; 0: no limit)"},
+    {"max-streams-per-address", INT(max_streams_per_address, 0, 1000000), "N",
+     "open event streams from one client address at most (default 128; 0: no limit)"},
+    {"reserved-connections", INT(reserved_percent, 0, 90), "PERCENT",
+     "share of --max-connections anonymous streams never take (default 10)"},
+    {"request-timeout", INT(request_timeout_s, 1, 3600), "SEC",
+     "a request's headers and body must arrive within this, and a kept-alive connection "
+     "is closed after this long without one (default 20)"},
     {"keepalive", INT(keepalive_s, 1, 3600), "SEC",
      "comment line on idle streams so proxies keep them open (default 15)"},
     {"replay-events", INT(replay_events, 1, 10000000), "N",
@@ -79,6 +88,10 @@ void pw_config_defaults(struct pw_config *c)
     strcpy(c->web_root, "web");
     strcpy(c->log_level, "info");
     c->max_connections = 19500;
+    c->max_connections_per_address = 256;
+    c->max_streams_per_address = 128;
+    c->reserved_percent = 10;
+    c->request_timeout_s = 20;
     c->keepalive_s = 15;
     c->replay_events = 16384;
 }

@@ -25,8 +25,12 @@ struct pw_config {
     char vendor_root[1024]; /* "" = node_modules beside the web root */
     char log_level[16];
     int max_connections;
-    int keepalive_s;           /* SSE comment interval */
-    int replay_events;         /* events kept in memory for Last-Event-ID */
+    int max_connections_per_address; /* 0: no limit */
+    int max_streams_per_address;     /* 0: no limit */
+    int reserved_percent;            /* of max_connections, never taken by anonymous streams */
+    int request_timeout_s;           /* a request's head and body arrive within this */
+    int keepalive_s;                 /* SSE comment interval */
+    int replay_events;               /* events kept in memory for Last-Event-ID */
     char trusted_proxies[512]; /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 

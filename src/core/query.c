@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -77,6 +79,11 @@ bool pw_query_parse(const char *raw, size_t len, struct pw_query *q, const char 
             long vl = eq < end ? decode(raw + eq + 1, end - eq - 1, value, why) : 0;
             if (vl < 0) goto fail;
             if (eq >= end) value[0] = '\0';
+            /* names are plain text; values may hold any character, but as UTF-8 */
+            if (!pw_text_is_clean(key, (size_t)kl) || !pw_utf8_valid(value, (size_t)(vl))) {
+                *why = "the query string is not valid UTF-8 text";
+                goto fail;
+            }
             out += vl + 1;
             q->p[q->n++] = (struct pw_query_param){key, value, (size_t)vl};
         }

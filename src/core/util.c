@@ -82,13 +82,15 @@ void pw_hex(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-bool pw_text_is_clean(const char *str, size_t len)
+/* Valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF); with
+ * no_controls, also no C0, DEL or C1 control character. */
+static bool utf8_check(const char *str, size_t len, bool no_controls)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
         unsigned c = s[i];
-        if (c < 0x20 || c == 0x7f) return false;
+        if (no_controls && (c < 0x20 || c == 0x7f)) return false;
         if (c < 0x80) {
             i++;
             continue;
@@ -112,13 +114,39 @@ bool pw_text_is_clean(const char *str, size_t len)
             if ((s[i + k] & 0xc0) != 0x80) return false;
             cp = (cp << 6) | (s[i + k] & 0x3f);
         }
-        /* overlong forms, surrogates, out of range, C1 controls */
         if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp <= 0x9f))
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
             return false;
+        if (no_controls && cp >= 0x80 && cp <= 0x9f) return false;
         i += n;
     }
     return true;
+}
+
+bool pw_text_is_clean(const char *s, size_t len)
+{
+    return utf8_check(s, len, true);
+}
+
+bool pw_utf8_valid(const char *s, size_t len)
+{
+    return utf8_check(s, len, false);
+}
+
+void pw_utf8_scrub(char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) continue;
+        /* the longest valid sequence starting here, else one byte replaced */
+        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+        if (n > 1 && i + n <= len && utf8_check(s + i, n, false)) {
+            i += n - 1;
+            continue;
+        }
+        s[i] = '?';
+    }
 }
 
 size_t pw_utf8_chars(const char *s, size_t len)

@@ -25,6 +25,11 @@ void pw_hex(const uint8_t *in, size_t n, char *out);
 
 /* True when s is valid UTF-8 with no control characters (C0, DEL, C1). */
 bool pw_text_is_clean(const char *s, size_t len);
+/* True when s is valid UTF-8 (control characters allowed). */
+bool pw_utf8_valid(const char *s, size_t len);
+/* Replaces, in place, every byte of s that is not part of valid UTF-8 with '?': text that
+ * came from a client may then be quoted in a JSON answer. */
+void pw_utf8_scrub(char *s);
 
 /* Characters (code points) in valid UTF-8 text of len bytes. */
 size_t pw_utf8_chars(const char *s, size_t len);

@@ -56,6 +56,9 @@ struct http_request {
     bool response_borrowed; /* a cached response: queue it but do not destroy it */
     bool suspended;         /* waiting for a worker; resumed with http_resume() */
     bool is_stream;
+    struct http_addr *stream_addr; /* the address whose stream share it holds (guard.c) */
+    bool stream_anonymous;
+    const char *framing_error; /* the request's head breaks HTTP's framing rules: 400, closed */
     char request_id[17];
     int64_t started_us;
 
@@ -106,6 +109,8 @@ void http_redirect(struct http_request *r, const char *location);
 void http_no_content(struct http_request *r); /* 204 */
 /* Replaces the "no-store" of a JSON answer just made (an answer that may be kept). */
 void http_set_cache_control(struct http_request *r, const char *value);
+/* nosniff, Referrer-Policy, and HSTS when the public URL is https: on every answer */
+void http_security_headers(struct http_request *r, struct MHD_Response *resp);
 /* The gzip (RFC 1952) of len bytes at a zlib level, malloc'd, its size in *out_len; NULL when
  * out of memory. */
 unsigned char *http_gzip(const void *in, size_t len, int level, size_t *out_len);
@@ -180,8 +185,33 @@ struct http_hooks {
     void (*stopped)(void *ctx); /* MHD is stopped; the epoll fd closes next */
 };
 
-struct http_conn;
+struct http_addr;
 struct http_static_cache;
+
+/* One open connection (server.c keeps the list; guard.c its share and its deadline). */
+struct http_conn {
+    struct MHD_Connection *conn;
+    struct http_conn *prev, *next;
+    struct http_addr *peer;   /* its address's counts; NULL for a trusted proxy's */
+    int64_t reading_since_ms; /* its request's head and body began (monotonic); 0: answering */
+};
+
+/* Rate limit of the lines about refused and timed-out connections. */
+#define HTTP_LOG_WINDOW_MS 10000
+#define HTTP_LOG_PER_WINDOW 10
+struct http_log_budget {
+    int64_t window_start_ms;
+    unsigned logged;
+    uint64_t suppressed;
+};
+
+/* The fair shares of the connection table (guard.c). */
+struct http_guard {
+    struct http_addr *addrs; /* by client address: connections and streams */
+    size_t anonymous_streams;
+    uint64_t refused_full, refused_address, timed_out, streams_refused; /* for /metrics */
+    struct http_log_budget log;
+};
 
 /* The transport's own state, one per server (owned by struct pw_app as app->http): what it
  * knows is requests, routes, connections and the event loop, never the product. The
@@ -200,6 +230,7 @@ struct http_server {
     struct pw_request_metrics metrics; /* per route and status, latency (GET /metrics) */
     struct http_conn *connections;     /* every open connection (draining shortens their timeout) */
     size_t connection_count;
+    struct http_guard guard;
     uint64_t request_counter; /* request ids: a random prefix per process + this */
     uint32_t request_prefix;
     /* gzip copies of the web UI's files (static.c): made on first use, freed by http_serve
@@ -217,6 +248,25 @@ struct http_server {
  * can be believed (anything further left is whatever the client sent). out holds the peer on
  * entry and is replaced by each hop believed; anything that is not an address stops the walk. */
 void http_forwarded_client(const char *xff, const char *trusted, char *out, size_t outsz);
+
+/* ---- fair shares (guard.c) ---- */
+/* Before a handler opens a stream: checks the client address's share of streams and, for an
+ * anonymous client, the share anonymous streams may take (the rest is kept for logged-in
+ * users); on refusal answers 429 or 503 with Retry-After and returns false. The share is
+ * given back when the request ends. */
+bool http_stream_admit(struct http_request *r);
+void http_stream_release(struct http_request *r);
+/* Whether a line about connections may be logged now (HTTP_LOG_PER_WINDOW per window; the
+ * count of the others is logged when the window ends). */
+bool http_log_allowed(struct http_server *s);
+/* server.c's calls into guard.c */
+enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void http_guard_opened(struct http_server *s, struct http_conn *c);
+void http_guard_closed(struct http_server *s, struct http_conn *c);
+void http_guard_answering(struct MHD_Connection *conn);
+void http_guard_waiting(struct MHD_Connection *conn);
+void http_guard_sweep(struct http_server *s);
+void http_guard_free(struct http_server *s);
 
 /* Open client connections now (for /metrics). */
 size_t http_open_connections(const struct http_server *s);

@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "http/http.h"
 
 const char *http_header(struct http_request *r, const char *name)
@@ -71,10 +72,19 @@ void http_client_addr(struct http_request *r, char *out, size_t outsz)
         http_forwarded_client(http_header(r, "X-Forwarded-For"), trusted, out, outsz);
 }
 
+void http_security_headers(struct http_request *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* a page's address (a session id in /session/{id}) never leaves the site */
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+    if (strncmp(r->server->cfg->public_url, "https://", 8) == 0)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
 static void common_headers(struct http_request *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    http_security_headers(r, resp);
 }
 
 void http_respond(struct http_request *r, unsigned status, struct MHD_Response *resp)
@@ -125,6 +135,7 @@ struct MHD_Response *http_json_response(char *text, size_t len, enum MHD_Respons
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
     return resp;
 }
 
@@ -199,8 +210,16 @@ void http_json(struct http_request *r, unsigned status, json_t *body)
 
 json_t *http_error_body(pw_err e, const char *message)
 {
-    return json_pack("{s:s, s:s}", "error", pw_err_code(e), "message",
-                     message ? message : pw_err_message(e));
+    const char *text = message ? message : pw_err_message(e);
+    char safe[512];
+    /* a message that quotes the client's bytes (or was cut inside a character) must still be
+     * JSON: such bytes become '?' rather than turning a 400 into a 500 */
+    if (!pw_utf8_valid(text, strlen(text))) {
+        snprintf(safe, sizeof safe, "%s", text);
+        pw_utf8_scrub(safe);
+        text = safe;
+    }
+    return json_pack("{s:s, s:s}", "error", pw_err_code(e), "message", text);
 }
 
 void http_error(struct http_request *r, pw_err e, const char *message)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -25,15 +26,13 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/request_metrics.h"
+#include "core/util.h"
 #include "http/http.h"
 
 #define DRAIN_MS 4000 /* SIGTERM: streams and in-flight requests get this long */
 
-/* Every open connection, so that draining can shorten the idle ones' timeout. */
-struct http_conn {
-    struct MHD_Connection *conn;
-    struct http_conn *prev, *next;
-};
+/* Every open connection (struct http_conn, http.h): draining shortens the idle ones'
+ * timeout, guard.c counts each address's share and closes those past their deadline. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -44,9 +43,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         n->conn = conn;
         DL_APPEND(s->connections, n);
         s->connection_count++;
+        http_guard_opened(s, n);
         *socket_context = n;
     } else if (*socket_context) {
         struct http_conn *n = *socket_context;
+        http_guard_closed(s, n);
         DL_DELETE(s->connections, n);
         s->connection_count--;
         free(n);
@@ -86,6 +87,7 @@ static struct http_request *request_new(struct http_server *s, struct MHD_Connec
 static void request_free(struct http_request *r)
 {
     if (!r) return;
+    http_stream_release(r);
     if (r->state_free) r->state_free(r->state);
     if (r->response && !r->response_borrowed) MHD_destroy_response(r->response);
     pw_query_free(&r->query);
@@ -97,9 +99,91 @@ static void request_free(struct http_request *r)
     free(r);
 }
 
+/* The request line's target as libmicrohttpd hands it over (before it is split at '?' and
+ * percent-decoded): in its read buffer, ended by the NUL written over the space before the
+ * HTTP version, which ends the line. A byte of the target that is a control character
+ * (a raw NUL included: it would cut the target short) breaks the framing. */
+static const char *target_error(const char *uri)
+{
+    if (!uri) return NULL;
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return "The request line holds a control character or a space.";
+    const char *end = uri + strlen(uri);
+    /* a raw NUL: what follows the target's end is not the version and the line's end */
+    if (strncmp(end + 1, "HTTP/1.", 7) != 0 || end[8] < '0' || end[8] > '9' || end[9] != '\0')
+        return "The request line holds a control character.";
+    return NULL;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    return request_new(cls, conn, uri);
+    struct http_request *r = request_new(cls, conn, uri);
+    if (r) r->framing_error = target_error(uri);
+    return r;
+}
+
+struct head_check {
+    int content_length, transfer_encoding;
+    const char *te;
+    const char *error;
+};
+
+static bool token_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* RFC 9112's framing, strictly: header names are tokens (no space before the colon, no
+ * control byte), values hold no control byte but tab and are UTF-8, one Content-Length, and
+ * Transfer-Encoding only as "chunked" and never with a Content-Length (§6.3). */
+static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct head_check *h = cls;
+    if (!key || !*key) {
+        h->error = "A header has no name.";
+        return MHD_NO;
+    }
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (!token_char(*p)) {
+            h->error = "A header name holds a character it may not (a space before the colon?).";
+            return MHD_NO;
+        }
+    if (value) {
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+                h->error = "A header value holds a control character.";
+                return MHD_NO;
+            }
+        if (!pw_utf8_valid(value, strlen(value))) {
+            h->error = "A header value is not valid UTF-8.";
+            return MHD_NO;
+        }
+    }
+    if (strcasecmp(key, "Content-Length") == 0) h->content_length++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->transfer_encoding++;
+        h->te = value;
+    }
+    return MHD_YES;
+}
+
+static const char *head_error(struct http_request *r, const char *version)
+{
+    if (!version || (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0))
+        return "Only HTTP/1.0 and HTTP/1.1 are spoken here.";
+    struct head_check h = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, check_header, &h);
+    if (h.error) return h.error;
+    if (h.content_length > 1) return "The request has more than one Content-Length.";
+    if (h.transfer_encoding && h.content_length)
+        return "The request has both Content-Length and Transfer-Encoding.";
+    if (h.transfer_encoding > 1 || (h.te && strcasecmp(h.te, "chunked") != 0))
+        return "The only Transfer-Encoding accepted is \"chunked\".";
+    return NULL;
 }
 
 static enum http_method parse_method(const char *m)
@@ -110,10 +194,12 @@ static enum http_method parse_method(const char *m)
     return HTTP_OTHER;
 }
 
-static void first_call(struct http_request *r, const char *url, const char *method)
+static void first_call(struct http_request *r, const char *url, const char *method,
+                       const char *version)
 {
     r->method = parse_method(method);
     r->path = strdup(url ? url : "/");
+    if (!r->framing_error) r->framing_error = head_error(r, version);
     const char *q = r->uri ? strchr(r->uri, '?') : NULL;
     if (q && !pw_query_parse(q + 1, strlen(q + 1), &r->query, &r->query_error) && !r->query_error)
         r->query_error = "the query string could not be read";
@@ -150,6 +236,21 @@ static void append_body(struct http_request *r, const char *data, size_t len)
 static void dispatch(struct http_request *r)
 {
     struct http_server *s = r->server;
+    http_guard_answering(r->conn); /* the request is in: its deadline no longer runs */
+    if (r->framing_error) {
+        /* the rest of the connection cannot be trusted to be what it seems (a request hidden
+         * in a body): answer and close */
+        r->route = "(bad framing)";
+        http_error(r, PW_EINVAL, r->framing_error);
+        if (r->response) MHD_add_response_header(r->response, "Connection", "close");
+        return;
+    }
+    /* the decoded path: text (a %00 would cut it, bytes that are not UTF-8 are not a path) */
+    if (!pw_utf8_valid(r->path, strlen(r->path)) || (r->uri && strstr(r->uri, "%00"))) {
+        r->route = "(bad path)";
+        http_error(r, PW_EINVAL, "The path is not valid UTF-8 text.");
+        return;
+    }
     if (r->body_too_large) {
         r->route = "(too large)";
         /* the limits come from the constants, the code and status from the one error list */
@@ -192,7 +293,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     struct http_request *r = *con_cls;
     if (!r) {
         r = request_new(cls, conn, url);
@@ -200,9 +300,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
     }
     if (!r->path) {
-        first_call(r, url, method);
-        if (!r->body_too_large) return MHD_YES;
-        /* refuse a declared oversize body before reading it */
+        first_call(r, url, method, version);
+        if (!r->body_too_large && !r->framing_error) return MHD_YES;
+        /* refuse a declared oversize body, or a broken head, before reading the body */
         dispatch(r);
     } else if (*upload_data_size) {
         append_body(r, upload_data, *upload_data_size);
@@ -237,7 +337,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
+    http_guard_waiting(conn); /* the next request on this connection has its deadline */
     struct http_request *r = *con_cls;
     if (!r) return;
     if (r->path)
@@ -275,7 +375,9 @@ static bool listen_addr(const struct pw_config *c, struct sockaddr_storage *ss, 
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    /* mostly about one connection (refused, reset, timed out): an attacker's many would
+     * fill the disk */
+    if (!http_log_allowed(cls)) return;
     char buf[512];
     vsnprintf(buf, sizeof buf, fmt, ap);
     size_t n = strlen(buf);
@@ -301,8 +403,9 @@ static void on_timer(struct pw_watch *w, uint32_t events)
     (void)events;
     struct http_server *s = pw_container_of(w, struct http_server, timer_watch);
     uint64_t ticks;
-    if (read(s->timer_fd, &ticks, sizeof ticks) > 0 && !s->draining && s->hooks.tick)
-        s->hooks.tick(s->hooks.ctx);
+    if (read(s->timer_fd, &ticks, sizeof ticks) <= 0) return;
+    http_guard_sweep(s);
+    if (!s->draining && s->hooks.tick) s->hooks.tick(s->hooks.ctx);
 }
 
 static void on_signal(struct pw_watch *w, uint32_t events)
@@ -362,11 +465,13 @@ int http_serve(struct http_server *s)
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, /* first, so every message goes through it */
+        flags, (uint16_t)cfg->listen_port, http_guard_accept, s, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, so every message goes through it */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        /* guard.c closes new connections at max_connections, so that MHD's own limit (where
+         * it would stop accepting and leave clients in the backlog) is never reached */
+        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + 64,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         /* a small pool per connection keeps idle streams cheap (8 KiB: see BENCHMARKS.md); it
          * also bounds the request line and headers (MHD answers 414/431 beyond it) */
@@ -442,6 +547,7 @@ out:
     MHD_run(d);
     MHD_stop_daemon(d);
     s->daemon = NULL;
+    http_guard_free(s);
     http_static_cache_free(s->static_cache); /* no response holds its bytes any more */
     s->static_cache = NULL;
     if (s->hooks.stopped) s->hooks.stopped(s->hooks.ctx);

@@ -344,7 +344,7 @@ void http_static(struct http_request *r)
     if (varies) MHD_add_response_header(resp, "Vary", "Accept-Encoding");
     MHD_add_response_header(resp, "ETag", etag);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    http_security_headers(r, resp);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (strstr(type, "text/html"))
         MHD_add_response_header(resp, "Content-Security-Policy",
