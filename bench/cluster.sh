@@ -205,7 +205,7 @@ start_node() { # index (1-based) extra-args...
   local i=$1 port
   shift
   port=$(free_port)
-  local cmd=("$PITWALL_BIN" serve --db "$DB_URL" --listen "127.0.0.1:$port" --max-connections "$NODE_MAX_CONN"
+  local cmd=("$PITWALL_BIN" serve --db "$DB_URL" --listen "127.0.0.1:$port" --max-connections "$NODE_MAX_CONN" --max-connections-per-address 0 --max-streams-per-address 0
              --presence-timeout 3600 --log-level warn "$@")
   log "node $i: ${cmd[*]}"
   "${cmd[@]}" >>"$OUT/node$i.log" 2>&1 &

@@ -64,7 +64,7 @@ static const struct opt opts[] = {
      "share of --max-connections anonymous streams never take (default 10)"},
     {"request-timeout", INT(request_timeout_s, 1, 3600), "SEC",
      "a request's headers and body must arrive within this, and a kept-alive connection "
-     "is closed after this long without one (default 20)"},
+     "is closed after this long without one (default 30)"},
     {"keepalive", INT(keepalive_s, 1, 3600), "SEC",
      "comment line on idle streams so proxies keep them open (default 15)"},
     {"replay-events", INT(replay_events, 1, 10000000), "N",
@@ -91,7 +91,7 @@ void pw_config_defaults(struct pw_config *c)
     c->max_connections_per_address = 256;
     c->max_streams_per_address = 128;
     c->reserved_percent = 10;
-    c->request_timeout_s = 20;
+    c->request_timeout_s = 30;
     c->keepalive_s = 15;
     c->replay_events = 16384;
 }
