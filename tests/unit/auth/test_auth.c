@@ -60,8 +60,7 @@ static void test_tokens(void **state)
         assert_int_equal(strlen(seen[i]), PW_TOKEN_LEN);
         assert_int_equal(PW_TOKEN_LEN, 43);
         assert_true(is_base64url(seen[i]));
-        for (int j = 0; j < i; j++)
-            assert_string_not_equal(seen[i], seen[j]);
+        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
     }
 }
 
@@ -172,8 +171,8 @@ static void test_origin_allowed(void **state)
     const char *pub = "https://pitwall.example.com";
     assert_true(pw_auth_origin_allowed(NULL, pub, "pitwall.example.com"));
     assert_true(pw_auth_origin_allowed("https://pitwall.example.com", pub, "internal:8080"));
-    assert_true(
-        pw_auth_origin_allowed("https://pitwall.example.com", "https://pitwall.example.com/app", NULL));
+    assert_true(pw_auth_origin_allowed("https://pitwall.example.com",
+                                       "https://pitwall.example.com/app", NULL));
     assert_true(pw_auth_origin_allowed("http://127.0.0.1:8080", "http://127.0.0.1:8080", "x"));
     /* http://<Host> */
     assert_true(pw_auth_origin_allowed("http://localhost:8080", pub, "localhost:8080"));
@@ -184,7 +183,8 @@ static void test_origin_allowed(void **state)
     assert_false(pw_auth_origin_allowed("null", pub, "pitwall.example.com"));
     assert_false(pw_auth_origin_allowed("", pub, "pitwall.example.com"));
     /* port mismatch */
-    assert_false(pw_auth_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
+    assert_false(
+        pw_auth_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
     assert_false(pw_auth_origin_allowed("http://localhost:9999", pub, "localhost:8080"));
     assert_false(
         pw_auth_origin_allowed("http://127.0.0.1:8081", "http://127.0.0.1:8080", "127.0.0.1:8080"));
@@ -340,10 +340,8 @@ int main(void)
     };
 #define T(name) cmocka_unit_test_setup_teardown(name, throttle_setup, fx_teardown)
     const struct CMUnitTest throttle[] = {
-        T(test_throttle_blocks_after_limit),
-        T(test_throttle_window_slides),
-        T(test_throttle_clear_and_prune),
-        T(test_throttle_limit_one_and_many_keys),
+        T(test_throttle_blocks_after_limit),    T(test_throttle_window_slides),
+        T(test_throttle_clear_and_prune),       T(test_throttle_limit_one_and_many_keys),
         T(test_throttle_shared_by_two_handles),
     };
 #undef T

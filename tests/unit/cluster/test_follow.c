@@ -189,20 +189,20 @@ static void test_long_catch_up_with_a_hole(void **state)
     assert_true(pw_hub_sub_add_channel(sub, "session:s1"));
     assert_int_equal(store_tx_begin(f->app.store), PW_OK);
     for (int i = 0; i < 1500; i++) {
-        struct store_event ev = {.type = "routing", .channel = "session:s1", .payload = "{}",
-                                 .created_at = T0};
+        struct store_event ev = {
+            .type = "routing", .channel = "session:s1", .payload = "{}", .created_at = T0};
         assert_int_equal(store_event_append(f->app.store, &ev), PW_OK);
     }
     assert_int_equal(store_tx_commit(f->app.store), PW_OK);
     int64_t a_last = pw_hub_latest_seq(f->app.hub);
     if (f->db.pg) {
         char sql[256];
-        snprintf(sql, sizeof sql,
-                 "SELECT nextval(pg_get_serial_sequence('%s.events', 'seq'))", f->db.schema);
+        snprintf(sql, sizeof sql, "SELECT nextval(pg_get_serial_sequence('%s.events', 'seq'))",
+                 f->db.schema);
         assert_true(test_db_pg_int(sql) == a_last + 1);
     }
-    struct store_event own = {.type = "routing", .channel = "session:s1", .payload = "{\"own\":1}",
-                              .created_at = T0};
+    struct store_event own = {
+        .type = "routing", .channel = "session:s1", .payload = "{\"own\":1}", .created_at = T0};
     assert_int_equal(store_event_append(f->peer.store, &own), PW_OK);
     assert_int_equal(own.seq, a_last + (f->db.pg ? 2 : 1));
     assert_int_equal(pw_hub_latest_seq(f->peer.hub), own.seq);

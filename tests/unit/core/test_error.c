@@ -22,15 +22,11 @@ static void test_every_error_has_status_code_and_message(void **state)
         assert_true(strlen(code) > 0);
         assert_true(strlen(message) > 0);
         /* codes are the API's "error" field: lower snake case */
-        for (const char *c = code; *c; c++)
-            assert_true((*c >= 'a' && *c <= 'z') || *c == '_');
+        for (const char *c = code; *c; c++) assert_true((*c >= 'a' && *c <= 'z') || *c == '_');
         /* only success is 2xx; every failure is a client or a server error */
-        if (e == PW_OK)
-            assert_int_equal(status, 200);
-        else
-            assert_true(status >= 400 && status <= 599);
-        for (int k = 0; k < i; k++)
-            assert_string_not_equal(pw_err_code((pw_err)k), code);
+        if (e == PW_OK) assert_int_equal(status, 200);
+        else assert_true(status >= 400 && status <= 599);
+        for (int k = 0; k < i; k++) assert_string_not_equal(pw_err_code((pw_err)k), code);
     }
 }
 

@@ -82,8 +82,7 @@ static void test_stop_finishes_queued_jobs(void **state)
     assert_int_equal(count, 0); /* never called without a drain */
     pw_workers_stop(w);         /* runs the rest and their done() callbacks */
     assert_int_equal(count, N);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(jobs[i].output, i * i);
+    for (int i = 0; i < N; i++) assert_int_equal(jobs[i].output, i * i);
     pw_workers_stop(NULL); /* nothing to stop */
 }
 

@@ -479,8 +479,7 @@ static char *drain(struct pw_hub_sub *s)
 {
     static char buf[8192];
     size_t len = 0, n;
-    while ((n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
-        len += n;
+    while ((n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0) len += n;
     buf[len] = '\0';
     return buf;
 }

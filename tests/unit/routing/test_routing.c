@@ -155,8 +155,7 @@ static void offline(struct fx *f, const char *id)
 
 /* A session as the API fills it, with a fresh id. */
 static void new_session(struct pw_session *s, const char *customer, const char *vehicle,
-                        const char *plan, bool specialist, const char *preferred,
-                        int64_t price)
+                        const char *plan, bool specialist, const char *preferred, int64_t price)
 {
     memset(s, 0, sizeof *s);
     pw_uuid_random(s->id);
@@ -180,7 +179,8 @@ static void create_credits_as(struct fx *f, const char *customer, const char *pr
                               bool specialist, const char *vehicle, char out[PW_ID_LEN + 1])
 {
     struct pw_session s;
-    new_session(&s, customer, vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
+    new_session(&s, customer, vehicle, "video", specialist, preferred,
+                specialist ? VIDEO_SPEC : VIDEO);
     assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
     snprintf(out, PW_ID_LEN + 1, "%s", s.id);
     pw_session_clear(&s);
@@ -191,7 +191,8 @@ static void create_credits(struct fx *f, const char *preferred, bool specialist,
                            const char *vehicle, char out[PW_ID_LEN + 1])
 {
     struct pw_session s;
-    new_session(&s, "cust1", vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
+    new_session(&s, "cust1", vehicle, "video", specialist, preferred,
+                specialist ? VIDEO_SPEC : VIDEO);
     assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
     snprintf(out, PW_ID_LEN + 1, "%s", s.id);
     pw_session_clear(&s);
@@ -320,7 +321,8 @@ static void read_frames(struct pw_hub_sub *s, struct frames *fr)
             char *nl = strchr(line, '\n');
             if (nl) *nl = '\0';
             if (!strncmp(line, "id: ", 4)) fm.id = strtoll(line + 4, NULL, 10);
-            else if (!strncmp(line, "event: ", 7)) snprintf(fm.type, sizeof fm.type, "%s", line + 7);
+            else if (!strncmp(line, "event: ", 7))
+                snprintf(fm.type, sizeof fm.type, "%s", line + 7);
             else if (!strncmp(line, "data: ", 6)) {
                 json_error_t jerr;
                 fm.data = json_loads(line + 6, 0, &jerr);
@@ -396,10 +398,8 @@ static void step_is(json_t *p, const char *session_id, const char *name, const c
         assert_null(json_object_get(p, "mechanic_id"));
         assert_null(json_object_get(p, "mechanic_name"));
     }
-    if (count >= 0)
-        assert_int_equal(json_integer_value(json_object_get(p, "count")), count);
-    else
-        assert_null(json_object_get(p, "count"));
+    if (count >= 0) assert_int_equal(json_integer_value(json_object_get(p, "count")), count);
+    else assert_null(json_object_get(p, "count"));
 }
 
 /* ---- what the store holds: events ---- */
@@ -695,7 +695,8 @@ static void test_window_timeout_broadcasts_top_n(void **state)
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     read_frames(ss, &fr);
     assert_string_equal(steps(&fr), "priority_expired,broadcast");
-    step_is(step_frame(&fr, "priority_expired"), id, "priority_expired", "pref", -1, T0 + WINDOW_MS);
+    step_is(step_frame(&fr, "priority_expired"), id, "priority_expired", "pref", -1,
+            T0 + WINDOW_MS);
     step_is(step_frame(&fr, "broadcast"), id, "broadcast", NULL, BROADCAST_SIZE, T0 + WINDOW_MS);
 
     /* the top 3 online bookable matches in directory order, no city filter: the preferred
@@ -892,7 +893,8 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     read_frames(ps, &fr);
     int withdrawn_priority = 0;
     for (int i = 0; i < fr.n; i++)
-        if (!strcmp(fr.f[i].type, "offer_withdrawn") && !strcmp(str(fr.f[i].data, "session_id"), id)) {
+        if (!strcmp(fr.f[i].type, "offer_withdrawn") &&
+            !strcmp(str(fr.f[i].data, "session_id"), id)) {
             assert_string_equal(str(fr.f[i].data, "reason"), "priority_ended");
             withdrawn_priority++;
         }
@@ -1291,7 +1293,7 @@ static void test_cancel_in_broadcast_tells_every_holder(void **state)
     assert_string_equal(offer_ids(&os, -1, -1), "mb,me");
     assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "me")), PW_OK);
     struct pw_hub_sub *mb = sub(f, "mechanic", "mb"), *me = sub(f, "mechanic", "me"),
-                  *ma = sub(f, "mechanic", "ma");
+                      *ma = sub(f, "mechanic", "ma");
     assert_int_equal(pw_routing_cancel(&f->app.routing, id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct frames fr = {0};
@@ -1387,8 +1389,8 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(state_of(f, prio), PW_SESSION_PRIORITY);
     assert_int_equal(state_of(f, bc), PW_SESSION_BROADCAST);
     struct pw_hub_sub *s_card = sub(f, "session", card.id), *s_prio = sub(f, "session", prio),
-                  *s_bc = sub(f, "session", bc), *ps = sub(f, "mechanic", "pref"),
-                  *mbs = sub(f, "mechanic", "mb");
+                      *s_bc = sub(f, "session", bc), *ps = sub(f, "mechanic", "pref"),
+                      *mbs = sub(f, "mechanic", "mb");
 
     f->fc.now = T0 + TTL_MS - 1;
     pw_routing_tick(&f->app.routing);
@@ -1570,7 +1572,8 @@ static void test_init_repairs_presence(void **state)
     assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
     /* a crash between the accept's commit and the presence change: the row says online */
-    struct store_event ev = {.type = "presence", .channel = "presence:ma",
+    struct store_event ev = {.type = "presence",
+                             .channel = "presence:ma",
                              .payload = "{\"id\":\"ma\",\"presence\":\"online\"}",
                              .created_at = T0};
     assert_int_equal(store_presence_save(f->app.store, "ma", PW_ONLINE, T0, 0, &ev), PW_OK);
@@ -1615,10 +1618,24 @@ static void test_session_json_fields(void **state)
     struct pw_session s = get_session(f, id);
     json_t *j = session_json(f, &s);
     pw_session_clear(&s);
-    const char *keys[] = {"id", "state", "customer_id", "vehicle", "plan", "is_specialist",
-                          "price_cents", "payment", "preferred_mechanic_id", "routing_type",
-                          "metadata", "intake", "assigned_mechanic", "created_at",
-                          "priority_ends_at", "expires_at", "accepted_at", "ended_at",
+    const char *keys[] = {"id",
+                          "state",
+                          "customer_id",
+                          "vehicle",
+                          "plan",
+                          "is_specialist",
+                          "price_cents",
+                          "payment",
+                          "preferred_mechanic_id",
+                          "routing_type",
+                          "metadata",
+                          "intake",
+                          "assigned_mechanic",
+                          "created_at",
+                          "priority_ends_at",
+                          "expires_at",
+                          "accepted_at",
+                          "ended_at",
                           "checkout_url"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (!json_object_get(j, keys[i])) fail_msg("missing key %s", keys[i]);
@@ -1825,7 +1842,8 @@ static void test_session_json_steps(void **state)
     /* up to a sequence number: only the steps the snapshot stands for */
     int64_t upto = 0;
     for (int i = 0; i < fr.n; i++)
-        if (!strcmp(fr.f[i].type, "routing") && !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
+        if (!strcmp(fr.f[i].type, "routing") &&
+            !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
             upto = fr.f[i].id;
     j = session_json_upto(f, &s, upto);
     st = json_object_get(j, "steps");

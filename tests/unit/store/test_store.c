@@ -171,9 +171,9 @@ static void test_unknown_url_refused(void **state)
     assert_true(strlen(err) > 0);
     /* a PostgreSQL that does not answer (port 1 on loopback): refused with libpq's reason */
     err[0] = '\0';
-    assert_int_not_equal(store_open("postgres://nobody@127.0.0.1:1/x?connect_timeout=2", &st, err,
-                                    sizeof err),
-                         PW_OK);
+    assert_int_not_equal(
+        store_open("postgres://nobody@127.0.0.1:1/x?connect_timeout=2", &st, err, sizeof err),
+        PW_OK);
     assert_non_null(strstr(err, "PostgreSQL"));
     assert_null(strchr(err, '\n'));
 }
@@ -342,8 +342,7 @@ static void test_vehicles_of_owner(void **state)
         {"v-b", "ub", 2015, "Ford", "Focus", 0},
         {"v-a", "ua", 2017, "Honda", "Civic", 0}, /* id sorts first, inserted later */
     };
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(store_vehicle_insert(f->app.store, &vs[i]), PW_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(store_vehicle_insert(f->app.store, &vs[i]), PW_OK);
 
     struct vehicles got = {0};
     assert_int_equal(store_vehicles_of(f->app.store, "ua", collect_vehicle, &got), PW_OK);
@@ -697,8 +696,8 @@ static void test_two_connections_see_one_winner(void **state)
     assert_int_equal(store_user_use_free(other, "u1"), PW_EFREEUSED);
     /* events appended through both share one sequence */
     add_mechanic(f, "m1");
-    struct store_event a = {.type = "presence", .channel = "presence:m1", .payload = "{}",
-                            .created_at = NOW};
+    struct store_event a = {
+        .type = "presence", .channel = "presence:m1", .payload = "{}", .created_at = NOW};
     struct store_event b = a;
     assert_int_equal(store_event_append(f->app.store, &a), PW_OK);
     assert_int_equal(store_event_append(other, &b), PW_OK);
@@ -782,8 +781,8 @@ static void test_presence_timeout_is_conditional(void **state)
 {
     struct fx *f = *state;
     add_mechanic(f, "m1");
-    struct store_event ev = {.type = "presence", .channel = "presence:m1", .payload = "{}",
-                             .created_at = NOW};
+    struct store_event ev = {
+        .type = "presence", .channel = "presence:m1", .payload = "{}", .created_at = NOW};
     assert_int_equal(store_presence_save(f->app.store, "m1", PW_ONLINE, NOW, 0, &ev), PW_OK);
     /* a timeout for "not seen since NOW - 1": void, the stored sighting is newer */
     assert_int_equal(store_presence_save(f->app.store, "m1", PW_OFFLINE, NOW, NOW - 1, &ev),
@@ -901,7 +900,9 @@ static void add_customer_with_vehicle(struct fx *f, const char *uid, const char 
 
 static void add_video_plan(struct fx *f)
 {
-    struct pw_plan p = {.slug = "video", .name = "Standard Video", .standard_price_cents = 2999,
+    struct pw_plan p = {.slug = "video",
+                        .name = "Standard Video",
+                        .standard_price_cents = 2999,
                         .specialist_price_cents = 3999};
     assert_int_equal(store_plan_insert(f->app.store, &p, 1), PW_OK);
 }
@@ -937,8 +938,8 @@ static void test_vehicle_change_and_soft_delete(void **state)
     add_video_plan(f);
     add_customer_with_vehicle(f, "u1", "v1");
     add_customer_with_vehicle(f, "u2", "v2");
-    struct pw_vehicle edit = {.id = "v1", .owner_id = "u1", .year = 2018, .make = "Honda",
-                              .model = "Fit"};
+    struct pw_vehicle edit = {
+        .id = "v1", .owner_id = "u1", .year = 2018, .make = "Honda", .model = "Fit"};
     assert_int_equal(store_vehicle_change(f->app.store, &edit, false, NOW), PW_OK);
     struct pw_vehicle got;
     assert_int_equal(store_vehicle_get(f->app.store, "v1", &got), PW_OK);
@@ -1140,12 +1141,15 @@ static void test_events_of_channel(void **state)
 {
     struct fx *f = *state;
     const char *rows[][3] = {
-        {"routing", "session:a", "1"}, {"routing", "session:b", "2"}, {"offer", "session:a", "3"},
-        {"routing", "session:a", "4"}, {"presence", "presence:m", "5"}, {"routing", "session:a", "6"},
+        {"routing", "session:a", "1"},   {"routing", "session:b", "2"},
+        {"offer", "session:a", "3"},     {"routing", "session:a", "4"},
+        {"presence", "presence:m", "5"}, {"routing", "session:a", "6"},
     };
     int64_t seqs[6];
     for (int i = 0; i < 6; i++) {
-        struct store_event ev = {.type = rows[i][0], .channel = rows[i][1], .payload = rows[i][2],
+        struct store_event ev = {.type = rows[i][0],
+                                 .channel = rows[i][1],
+                                 .payload = rows[i][2],
                                  .created_at = NOW + i};
         assert_int_equal(store_event_append(f->app.store, &ev), PW_OK);
         seqs[i] = ev.seq;
@@ -1166,7 +1170,6 @@ static void test_events_of_channel(void **state)
                      PW_OK);
     assert_string_equal(got, "");
 }
-
 
 /* A tag column written by hand or by another version as '' (or not JSON) reads as no tags,
  * the same on both backends (tags_parse in store/queries.c, once). */
@@ -1199,19 +1202,32 @@ int main(void)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_migrations_then_reopen),     T(test_newer_schema_refused),
-        T(test_unknown_url_refused),        T(test_user_insert_and_lookup),
-        T(test_duplicate_email),            T(test_auth_sessions),
-        T(test_plans_in_order),             T(test_vehicles_of_owner),
-        T(test_mechanic_round_trip),        T(test_presence_save_is_atomic),
-        T(test_event_sequence),             T(test_rollback_leaves_nothing),
-        T(test_nested_transactions),        T(test_failed_write_keeps_transaction),
-        T(test_credits_and_free_session),   T(test_two_connections_see_one_winner),
-        T(test_events_reach_the_sink_after_commit), T(test_presence_timeout_is_conditional),
-        T(test_listen_sees_other_commits),  T(test_idle_transaction_is_ended),
-        T(test_user_profile_update),        T(test_vehicle_change_and_soft_delete),
-        T(test_session_claim),              T(test_claims_queue_across_nodes),
-        T(test_events_of_channel),          T(test_migration_5_on_two_live_sessions),
+        T(test_migrations_then_reopen),
+        T(test_newer_schema_refused),
+        T(test_unknown_url_refused),
+        T(test_user_insert_and_lookup),
+        T(test_duplicate_email),
+        T(test_auth_sessions),
+        T(test_plans_in_order),
+        T(test_vehicles_of_owner),
+        T(test_mechanic_round_trip),
+        T(test_presence_save_is_atomic),
+        T(test_event_sequence),
+        T(test_rollback_leaves_nothing),
+        T(test_nested_transactions),
+        T(test_failed_write_keeps_transaction),
+        T(test_credits_and_free_session),
+        T(test_two_connections_see_one_winner),
+        T(test_events_reach_the_sink_after_commit),
+        T(test_presence_timeout_is_conditional),
+        T(test_listen_sees_other_commits),
+        T(test_idle_transaction_is_ended),
+        T(test_user_profile_update),
+        T(test_vehicle_change_and_soft_delete),
+        T(test_session_claim),
+        T(test_claims_queue_across_nodes),
+        T(test_events_of_channel),
+        T(test_migration_5_on_two_live_sessions),
         T(test_empty_tags_read_as_none),
     };
 #undef T
