@@ -161,8 +161,9 @@ static pw_err app_http_init(struct pw_app *app)
     return api_register(s);
 }
 
-pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
-                   char *err, size_t errlen)
+/* pw_app_open, and the newest event in the database when it opened (the "ready" line's) */
+static pw_err app_open(struct pw_app *app, const struct pw_config *cfg,
+                       const struct pw_clock *clock, int64_t *latest_out, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
     pw_log_bind(&app->log); /* before any thread starts */
@@ -220,6 +221,23 @@ pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct
                                        .broadcast_size = cfg->broadcast_size};
     app->presence.on_change = pw_routing_presence_changed;
     app->presence.on_change_ctx = &app->routing;
+    *latest_out = latest;
+    return PW_OK;
+}
+
+pw_err pw_app_open(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
+                   char *err, size_t errlen)
+{
+    int64_t latest;
+    return app_open(app, cfg, clock, &latest, err, errlen);
+}
+
+pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
+                   char *err, size_t errlen)
+{
+    int64_t latest;
+    pw_err e = app_open(app, cfg, clock, &latest, err, errlen);
+    if (e) return e;
     if ((e = pw_routing_init(&app->routing))) {
         snprintf(err, errlen, "could not resume routing");
         return e;

@@ -63,7 +63,14 @@ struct pw_app {
 #define PW_LOGIN_TTL_MS (30LL * 24 * 3600 * 1000) /* a login lasts 30 days */
 
 /* Opens the store (migrating it), loads demo data when asked and the database is empty,
- * fills the directory and the replay ring. */
+ * fills the directory and the replay ring, and wires the follower, presence and routing over
+ * them; routing is not resumed yet (pw_routing_init). pw_app_init's first part: the unit tests
+ * build a process from it (tests/unit/fixture.c), without the worker threads or the HTTP
+ * server. pw_app_free frees it. */
+pw_err pw_app_open(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
+                   char *err, size_t errlen);
+/* pw_app_open, then resumes routing (its timers, presence repairs), creates the login
+ * throttles and the worker pools and registers the API on app->http (not yet serving). */
 pw_err pw_app_init(struct pw_app *app, const struct pw_config *cfg, const struct pw_clock *clock,
                    char *err, size_t errlen);
 /* Once a second from the event loop: other processes' events, presence sweep, timers,

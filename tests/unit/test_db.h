@@ -1,8 +1,8 @@
 /* A fresh database for one test, on either backend: a SQLite file in a new temporary folder,
  * or a new schema in the PostgreSQL named by PITWALL_TEST_PG_URL (scripts/pg.sh starts a
  * private one for `make test`), reached through a URL whose search_path is that schema.
- * Test files that run against both include this, run their group with test_db_run_both and
- * read `test_db_pg` in their setup. */
+ * Test files that run against both run their group with test_db_run_both; the shared fixture
+ * (fixture.h) creates the database. */
 #ifndef PW_TEST_DB_H
 #define PW_TEST_DB_H
 
@@ -22,8 +22,9 @@ struct test_db {
     char url[640];   /* what store_open gets */
 };
 
-/* Which backend the group being run uses. */
-static bool test_db_pg;
+/* Which backend the group being run uses (defined in fixture.c, which creates the
+ * databases). */
+extern bool test_db_pg;
 
 /* meson's exit code for a test that did not run */
 #define TEST_DB_SKIP 77

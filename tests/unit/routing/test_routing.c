@@ -25,50 +25,24 @@
 #include "app.h"
 #include "cluster/follow.h"
 #include "stream/hub.h"
-#include "test_db.h"
+#include "fixture.h"
 
-#define T0 1767225600000LL /* 2026-01-01T00:00:00.000Z */
-#define TIMEOUT_MS 60000
-#define WINDOW_MS 600000LL
-#define TTL_MS 1800000LL
-#define BROADCAST_SIZE 3
+#define T0 FX_T0
+#define TIMEOUT_MS (FX_PRESENCE_TIMEOUT_S * 1000)
+#define WINDOW_MS (FX_PRIORITY_WINDOW_S * 1000LL)
+#define TTL_MS (FX_REQUEST_TTL_S * 1000LL)
+#define BROADCAST_SIZE FX_BROADCAST_SIZE
 #define VIDEO 2999
 #define VIDEO_SPEC 3999
 
-struct fx {
-    struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
-    const char *url;
-    struct store *st;
-    struct pw_dir *d;
-    struct pw_hub *hub;
-    struct pw_follow follow; /* the store's sink: committed events to the hub */
-    int rollout_percent;
-    struct pw_fake_clock fc;
-    struct pw_clock clock;
-    struct pw_presence p;
-    struct pw_routing r;
-};
-
 /* ---- building the world ---- */
 
-static void add_mechanic(struct fx *f, const char *id, int rating_tenths, int completed,
+static void add_mechanic(struct store *st, const char *id, int rating_tenths, int completed,
                          const char *city, const char *brand1, const char *brand2,
                          enum pw_mechanic_status status, bool can_accept)
 {
-    struct pw_user u = {0};
-    snprintf(u.id, sizeof u.id, "u-%s", id);
-    snprintf(u.email, sizeof u.email, "%s@test.invalid", id);
-    snprintf(u.name, sizeof u.name, "Mechanic %s", id);
-    snprintf(u.password_hash, sizeof u.password_hash, "x");
-    u.role = PW_ROLE_MECHANIC;
-    u.created_at = T0;
-    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
-    struct pw_mechanic m = {0};
-    snprintf(m.id, sizeof m.id, "%s", id);
-    snprintf(m.user_id, sizeof m.user_id, "u-%s", id);
-    snprintf(m.name, sizeof m.name, "Mechanic %s", id);
+    struct pw_mechanic m = fx_mechanic(id);
     snprintf(m.city, sizeof m.city, "%s", city);
-    snprintf(m.country, sizeof m.country, "Canada");
     m.rating_tenths = rating_tenths;
     m.completed_sessions = completed;
     m.years_of_experience = 5;
@@ -80,11 +54,10 @@ static void add_mechanic(struct fx *f, const char *id, int rating_tenths, int co
     snprintf(m.keywords[m.n_keywords++], PW_TAG_MAX + 1, "Diagnostics");
     m.status = status;
     m.can_accept_sessions = can_accept;
-    m.presence = PW_OFFLINE;
-    assert_int_equal(store_mechanic_insert(f->st, &m), PW_OK);
+    fx_add_mechanic(st, &m);
 }
 
-static void add_customer(struct fx *f, const char *id, const char *name, int64_t credits)
+static void add_customer(struct store *st, const char *id, const char *name, int64_t credits)
 {
     struct pw_user u = {0};
     snprintf(u.id, sizeof u.id, "%s", id);
@@ -95,10 +68,10 @@ static void add_customer(struct fx *f, const char *id, const char *name, int64_t
     u.role = PW_ROLE_CUSTOMER;
     u.credit_balance_cents = credits;
     u.created_at = T0;
-    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
+    assert_int_equal(store_user_insert(st, &u), PW_OK);
 }
 
-static void add_vehicle(struct fx *f, const char *id, const char *owner, int year,
+static void add_vehicle(struct store *st, const char *id, const char *owner, int year,
                         const char *make, const char *model)
 {
     struct pw_vehicle v = {0};
@@ -107,145 +80,82 @@ static void add_vehicle(struct fx *f, const char *id, const char *owner, int yea
     v.year = year;
     snprintf(v.make, sizeof v.make, "%s", make);
     snprintf(v.model, sizeof v.model, "%s", model);
-    assert_int_equal(store_vehicle_insert(f->st, &v), PW_OK);
+    assert_int_equal(store_vehicle_insert(st, &v), PW_OK);
 }
 
-static void add_plan(struct fx *f, const char *slug, const char *name, int64_t std, int64_t spec,
-                     int sort)
+static void add_plan(struct store *st, const char *slug, const char *name, int64_t std,
+                     int64_t spec, int sort)
 {
     struct pw_plan p = {0};
     snprintf(p.slug, sizeof p.slug, "%s", slug);
     snprintf(p.name, sizeof p.name, "%s", name);
     p.standard_price_cents = std;
     p.specialist_price_cents = spec;
-    assert_int_equal(store_plan_insert(f->st, &p, sort), PW_OK);
+    assert_int_equal(store_plan_insert(st, &p, sort), PW_OK);
 }
 
-/* The structures of one process over the open store (as pw_app_init wires them). */
-static void build(struct fx *f)
+/* The rows every test starts from; the fixture opens the process over them. */
+static void seed(struct store *st)
 {
-    f->d = pw_dir_new();
-    assert_non_null(f->d);
-    assert_int_equal(pw_dir_load(f->d, f->st), PW_OK);
-    int64_t latest = -1;
-    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
-    f->hub = pw_hub_new(8192, latest);
-    assert_non_null(f->hub);
-    f->follow = (struct pw_follow){.store = f->st,
-                                   .hub = f->hub,
-                                   .dir = f->d,
-                                   .routing = &f->r,
-                                   .rollout_percent = &f->rollout_percent};
-    store_set_sink(f->st, pw_follow_committed, &f->follow);
-    f->p = (struct pw_presence){
-        .store = f->st, .dir = f->d, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
-    f->r = (struct pw_routing){.store = f->st,
-                               .dir = f->d,
-                               .presence = &f->p,
-                               .clock = &f->clock,
-                               .priority_window_ms = WINDOW_MS,
-                               .request_ttl_ms = TTL_MS,
-                               .broadcast_size = BROADCAST_SIZE};
-    f->p.on_change = pw_routing_presence_changed;
-    f->p.on_change_ctx = &f->r;
+    /* directory order among the bookable: mx(50) ma(49) pref(48,90) mb(48,80) mc(47)
+     * md(45,60) me(45,10) */
+    add_mechanic(st, "pref", 48, 90, "Toronto", NULL, NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "ma", 49, 100, "Toronto", NULL, NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "mb", 48, 80, "Vancouver", "tesla", NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "mc", 47, 70, "Toronto", "BMW", NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "md", 45, 60, "Mississauga", NULL, NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "me", 45, 10, "Calgary", "Audi", "Tesla", PW_MECH_APPROVED, true);
+    add_mechanic(st, "mx", 50, 300, "Toronto", "Tesla", NULL, PW_MECH_APPROVED, true);
+    add_mechanic(st, "mpend", 50, 400, "Toronto", "Tesla", NULL, PW_MECH_PENDING, false);
+    add_customer(st, "cust1", "Alex Rivera", 10000);
+    add_customer(st, "cust2", "Sam Poor", 1000);
+    add_customer(st, "cust3", "Jo Exact", VIDEO);
+    add_vehicle(st, "veh-tesla", "cust1", 2020, "Tesla", "Model 3");
+    add_vehicle(st, "veh-honda", "cust1", 2017, "Honda", "Civic");
+    add_vehicle(st, "veh-2", "cust2", 2015, "Ford", "Focus");
+    add_vehicle(st, "veh-3", "cust3", 2019, "BMW", "X3");
+    /* more customers: one live session per customer, so tests that need several at once
+     * book them for different customers */
+    add_customer(st, "cust4", "Kim Second", 10000);
+    add_customer(st, "cust5", "Lee Third", 10000);
+    add_vehicle(st, "veh-4", "cust4", 2017, "Honda", "Civic");
+    add_vehicle(st, "veh-4t", "cust4", 2020, "Tesla", "Model 3");
+    add_vehicle(st, "veh-5", "cust5", 2017, "Honda", "Civic");
+    add_vehicle(st, "veh-5t", "cust5", 2020, "Tesla", "Model 3");
+    add_plan(st, "free", "Free Session", 0, 0, 0);
+    add_plan(st, "video", "Standard Video", VIDEO, VIDEO_SPEC, 1);
 }
 
-static void unbuild(struct fx *f)
-{
-    store_set_sink(f->st, NULL, NULL);
-    pw_follow_free(&f->follow);
-    pw_hub_free(f->hub);
-    pw_dir_free(f->d);
-    f->hub = NULL;
-    f->d = NULL;
-}
-
-/* A "restart": everything in memory is thrown away, the store closed and reopened. */
-static void restart(struct fx *f)
-{
-    unbuild(f);
-    store_close(f->st);
-    char err[256] = "";
-    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-    build(f);
-}
+/* the ring holds every event a test makes */
+static const struct fx_options options = {
+    .name = "pw_routing", .replay_events = 8192, .seed = seed};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    assert_true(test_db_create(&f->db, "pw_routing"));
-    f->url = f->db.url;
-    char err[256] = "";
-    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-
-    /* directory order among the bookable: mx(50) ma(49) pref(48,90) mb(48,80) mc(47)
-     * md(45,60) me(45,10) */
-    add_mechanic(f, "pref", 48, 90, "Toronto", NULL, NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "ma", 49, 100, "Toronto", NULL, NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "mb", 48, 80, "Vancouver", "tesla", NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "mc", 47, 70, "Toronto", "BMW", NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "md", 45, 60, "Mississauga", NULL, NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "me", 45, 10, "Calgary", "Audi", "Tesla", PW_MECH_APPROVED, true);
-    add_mechanic(f, "mx", 50, 300, "Toronto", "Tesla", NULL, PW_MECH_APPROVED, true);
-    add_mechanic(f, "mpend", 50, 400, "Toronto", "Tesla", NULL, PW_MECH_PENDING, false);
-    add_customer(f, "cust1", "Alex Rivera", 10000);
-    add_customer(f, "cust2", "Sam Poor", 1000);
-    add_customer(f, "cust3", "Jo Exact", VIDEO);
-    add_vehicle(f, "veh-tesla", "cust1", 2020, "Tesla", "Model 3");
-    add_vehicle(f, "veh-honda", "cust1", 2017, "Honda", "Civic");
-    add_vehicle(f, "veh-2", "cust2", 2015, "Ford", "Focus");
-    add_vehicle(f, "veh-3", "cust3", 2019, "BMW", "X3");
-    /* more customers: one live session per customer, so tests that need several at once
-     * book them for different customers */
-    add_customer(f, "cust4", "Kim Second", 10000);
-    add_customer(f, "cust5", "Lee Third", 10000);
-    add_vehicle(f, "veh-4", "cust4", 2017, "Honda", "Civic");
-    add_vehicle(f, "veh-4t", "cust4", 2020, "Tesla", "Model 3");
-    add_vehicle(f, "veh-5", "cust5", 2017, "Honda", "Civic");
-    add_vehicle(f, "veh-5t", "cust5", 2020, "Tesla", "Model 3");
-    add_plan(f, "free", "Free Session", 0, 0, 0);
-    add_plan(f, "video", "Standard Video", VIDEO, VIDEO_SPEC, 1);
-
-    f->fc.now = T0;
-    f->clock = pw_fake_clock_make(&f->fc);
-    build(f);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    unbuild(f);
-    store_close(f->st);
-    test_db_destroy(&f->db);
-    free(f);
+    *state = fx_new(&options);
     return 0;
 }
 
 static struct pw_dir_mechanic *mech(struct fx *f, const char *id)
 {
-    struct pw_dir_mechanic *m = pw_dir_get(f->d, id);
+    struct pw_dir_mechanic *m = pw_dir_get(f->app.dir, id);
     assert_non_null(m);
     return m;
 }
 
 static void online(struct fx *f, const char *id)
 {
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, id), PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, id), PW_ONLINE), PW_OK);
 }
 
 static void offline(struct fx *f, const char *id)
 {
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, id), PW_OFFLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, id), PW_OFFLINE), PW_OK);
 }
 
 /* A session as the API fills it, with a fresh id. */
 static void new_session(struct pw_session *s, const char *customer, const char *vehicle,
-                        const char *plan, bool specialist, const char *preferred,
-                        int64_t price)
+                        const char *plan, bool specialist, const char *preferred, int64_t price)
 {
     memset(s, 0, sizeof *s);
     pw_uuid_random(s->id);
@@ -269,8 +179,9 @@ static void create_credits_as(struct fx *f, const char *customer, const char *pr
                               bool specialist, const char *vehicle, char out[PW_ID_LEN + 1])
 {
     struct pw_session s;
-    new_session(&s, customer, vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
+    new_session(&s, customer, vehicle, "video", specialist, preferred,
+                specialist ? VIDEO_SPEC : VIDEO);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
     snprintf(out, PW_ID_LEN + 1, "%s", s.id);
     pw_session_clear(&s);
 }
@@ -280,8 +191,9 @@ static void create_credits(struct fx *f, const char *preferred, bool specialist,
                            const char *vehicle, char out[PW_ID_LEN + 1])
 {
     struct pw_session s;
-    new_session(&s, "cust1", vehicle, "video", specialist, preferred, specialist ? VIDEO_SPEC : VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
+    new_session(&s, "cust1", vehicle, "video", specialist, preferred,
+                specialist ? VIDEO_SPEC : VIDEO);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
     snprintf(out, PW_ID_LEN + 1, "%s", s.id);
     pw_session_clear(&s);
 }
@@ -289,7 +201,7 @@ static void create_credits(struct fx *f, const char *preferred, bool specialist,
 static struct pw_session get_session(struct fx *f, const char *id)
 {
     struct pw_session s;
-    assert_int_equal(store_session_get(f->st, id, &s), PW_OK);
+    assert_int_equal(store_session_get(f->app.store, id, &s), PW_OK);
     return s; /* the caller clears it */
 }
 
@@ -304,7 +216,7 @@ static enum pw_session_state state_of(struct fx *f, const char *id)
 static struct pw_user user(struct fx *f, const char *id)
 {
     struct pw_user u;
-    assert_int_equal(store_user_by_id(f->st, id, &u), PW_OK);
+    assert_int_equal(store_user_by_id(f->app.store, id, &u), PW_OK);
     return u;
 }
 
@@ -330,7 +242,7 @@ static void collect_offer(void *ctx, const struct pw_offer *o)
 static struct offers offers_of(struct fx *f, const char *session_id)
 {
     struct offers os = {0};
-    assert_int_equal(store_offers_of_session(f->st, session_id, collect_offer, &os), PW_OK);
+    assert_int_equal(store_offers_of_session(f->app.store, session_id, collect_offer, &os), PW_OK);
     return os;
 }
 
@@ -375,7 +287,7 @@ static void no_wake(void *ctx)
 
 static struct pw_hub_sub *sub(struct fx *f, const char *kind, const char *id)
 {
-    struct pw_hub_sub *s = pw_hub_sub_new(f->hub, no_wake, NULL, pw_clock_now(&f->clock));
+    struct pw_hub_sub *s = pw_hub_sub_new(f->app.hub, no_wake, NULL, pw_clock_now(&f->app.clock));
     assert_non_null(s);
     char ch[PW_ID_LEN + 16];
     snprintf(ch, sizeof ch, "%s:%s", kind, id);
@@ -409,7 +321,8 @@ static void read_frames(struct pw_hub_sub *s, struct frames *fr)
             char *nl = strchr(line, '\n');
             if (nl) *nl = '\0';
             if (!strncmp(line, "id: ", 4)) fm.id = strtoll(line + 4, NULL, 10);
-            else if (!strncmp(line, "event: ", 7)) snprintf(fm.type, sizeof fm.type, "%s", line + 7);
+            else if (!strncmp(line, "event: ", 7))
+                snprintf(fm.type, sizeof fm.type, "%s", line + 7);
             else if (!strncmp(line, "data: ", 6)) {
                 json_error_t jerr;
                 fm.data = json_loads(line + 6, 0, &jerr);
@@ -485,10 +398,8 @@ static void step_is(json_t *p, const char *session_id, const char *name, const c
         assert_null(json_object_get(p, "mechanic_id"));
         assert_null(json_object_get(p, "mechanic_name"));
     }
-    if (count >= 0)
-        assert_int_equal(json_integer_value(json_object_get(p, "count")), count);
-    else
-        assert_null(json_object_get(p, "count"));
+    if (count >= 0) assert_int_equal(json_integer_value(json_object_get(p, "count")), count);
+    else assert_null(json_object_get(p, "count"));
 }
 
 /* ---- what the store holds: events ---- */
@@ -516,7 +427,7 @@ static void count_stored(void *ctx, const struct store_event *se)
 static struct stored stored_events(struct fx *f)
 {
     struct stored c = {0};
-    assert_int_equal(store_events_tail(f->st, 100000, count_stored, &c), PW_OK);
+    assert_int_equal(store_events_tail(f->app.store, 100000, count_stored, &c), PW_OK);
     return c;
 }
 
@@ -533,7 +444,8 @@ static void count_session(void *ctx, const struct pw_session *s)
 static int sessions_of(struct fx *f, const char *customer)
 {
     struct session_count c = {0};
-    assert_int_equal(store_sessions_list(f->st, customer, NULL, 1000, count_session, &c), PW_OK);
+    assert_int_equal(store_sessions_list(f->app.store, customer, NULL, 1000, count_session, &c),
+                     PW_OK);
     return c.n;
 }
 
@@ -547,7 +459,7 @@ static void test_create_free_once(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
     struct pw_hub_sub *ss = sub(f, "session", s.id);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct pw_session got = get_session(f, s.id);
@@ -563,20 +475,20 @@ static void test_create_free_once(void **state)
     assert_string_equal(steps(&fr), "broadcast");
     step_is(step_frame(&fr, "broadcast"), s.id, "broadcast", NULL, 1, T0);
     /* over (one live session per customer): the free session stays used */
-    assert_int_equal(pw_routing_accept(&f->r, s.id, mech(f, "ma")), PW_OK);
-    assert_int_equal(pw_routing_end(&f->r, s.id, mech(f, "ma"), NULL, NULL), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s.id, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_end(&f->app.routing, s.id, mech(f, "ma"), NULL, NULL), PW_OK);
     pw_session_clear(&s);
 
     /* the second free session is refused, and nothing is written */
-    int64_t seq = pw_hub_latest_seq(f->hub);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
     struct stored before = stored_events(f);
     struct pw_session s2;
     new_session(&s2, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s2, PW_PAY_FREE, NULL), PW_EFREEUSED);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s2, PW_PAY_FREE, NULL), PW_EFREEUSED);
     struct pw_session none;
-    assert_int_equal(store_session_get(f->st, s2.id, &none), PW_ENOTFOUND);
+    assert_int_equal(store_session_get(f->app.store, s2.id, &none), PW_ENOTFOUND);
     assert_int_equal(sessions_of(f, "cust1"), 1);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     assert_int_equal(stored_events(f).n, before.n);
     assert_int_equal(offers_of(f, s2.id).n, 0);
     pw_session_clear(&s2);
@@ -604,7 +516,7 @@ static void test_create_credits_debits_exactly(void **state)
     /* exactly the balance is enough */
     struct pw_session e;
     new_session(&e, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &e, PW_PAY_CREDITS, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &e, PW_PAY_CREDITS, NULL), PW_OK);
     assert_int_equal(balance(f, "cust3"), 0);
     pw_session_clear(&e);
 }
@@ -613,25 +525,25 @@ static void test_create_insufficient_credits_writes_nothing(void **state)
 {
     struct fx *f = *state;
     online(f, "ma");
-    int64_t seq = pw_hub_latest_seq(f->hub);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
     struct stored before = stored_events(f);
     struct pw_session s;
     new_session(&s, "cust2", "veh-2", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_ECREDITS);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_ECREDITS);
     assert_int_equal(balance(f, "cust2"), 1000);
     struct pw_session none;
-    assert_int_equal(store_session_get(f->st, s.id, &none), PW_ENOTFOUND);
+    assert_int_equal(store_session_get(f->app.store, s.id, &none), PW_ENOTFOUND);
     assert_int_equal(sessions_of(f, "cust2"), 0);
     assert_int_equal(offers_of(f, s.id).n, 0);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     assert_int_equal(stored_events(f).n, before.n);
-    assert_int_equal(f->r.created, 0);
+    assert_int_equal(f->app.routing.created, 0);
     pw_session_clear(&s);
 
     /* one cent short of a balance that is exactly enough for the cheaper one */
     struct pw_session sp;
     new_session(&sp, "cust3", "veh-3", "video", true, NULL, VIDEO_SPEC);
-    assert_int_equal(pw_routing_create(&f->r, &sp, PW_PAY_CREDITS, NULL), PW_ECREDITS);
+    assert_int_equal(pw_routing_create(&f->app.routing, &sp, PW_PAY_CREDITS, NULL), PW_ECREDITS);
     assert_int_equal(balance(f, "cust3"), VIDEO);
     pw_session_clear(&sp);
 }
@@ -644,7 +556,7 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_hub_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CARD, NULL), PW_OK);
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_AWAITING_PAYMENT);
     assert_string_equal(got.payment_method, "card");
@@ -659,7 +571,7 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     assert_int_equal(fr.n, 0);
 
     f->fc.now = T0 + 5000;
-    assert_int_equal(pw_routing_paid(&f->r, s.id), PW_OK);
+    assert_int_equal(pw_routing_paid(&f->app.routing, s.id), PW_OK);
     got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_PRIORITY);
     assert_string_equal(got.payment_status, "paid");
@@ -671,9 +583,9 @@ static void test_card_awaits_payment_then_routes_once(void **state)
     assert_int_equal(count_type(&fr, "offer"), 1);
 
     /* paid again (a webhook delivered twice): nothing more */
-    int64_t seq = pw_hub_latest_seq(f->hub);
-    assert_int_equal(pw_routing_paid(&f->r, s.id), PW_OK);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
+    assert_int_equal(pw_routing_paid(&f->app.routing, s.id), PW_OK);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     assert_int_equal(offers_of(f, s.id).n, 1);
     assert_int_equal(state_of(f, s.id), PW_SESSION_PRIORITY);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -698,7 +610,7 @@ static void test_priority_offer_only_to_preferred(void **state)
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_hub_sub *ss = sub(f, "session", s.id);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
 
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_PRIORITY);
@@ -749,7 +661,7 @@ static void test_priority_offer_only_to_preferred(void **state)
     step_is(step_frame(&fr, "priority_offered"), s.id, "priority_offered", "pref", -1, T0 + 1000);
 
     /* nobody else can take it during the window */
-    assert_int_equal(pw_routing_accept(&f->r, s.id, mech(f, "ma")), PW_ENOTOFFERED);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s.id, mech(f, "ma")), PW_ENOTOFFERED);
     assert_int_equal(state_of(f, s.id), PW_SESSION_PRIORITY);
     frames_free(&fr);
     for (int i = 0; i < 6; i++) pw_hub_sub_free(subs[i]);
@@ -763,7 +675,8 @@ static void test_window_timeout_broadcasts_top_n(void **state)
     const char *all[] = {"pref", "ma", "mb", "mc", "md", "me"};
     for (int i = 0; i < 6; i++) online(f, all[i]);
     /* a pending account forced online is still not bookable */
-    assert_int_equal(pw_presence_change(&f->p, mech(f, "mpend"), PW_ONLINE, PW_REASON_MANUAL), PW_OK);
+    assert_int_equal(
+        pw_presence_change(&f->app.presence, mech(f, "mpend"), PW_ONLINE, PW_REASON_MANUAL), PW_OK);
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
@@ -771,18 +684,19 @@ static void test_window_timeout_broadcasts_top_n(void **state)
     for (int i = 0; i < 6; i++) ms[i] = sub(f, "mechanic", all[i]);
 
     f->fc.now = T0 + WINDOW_MS - 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
     struct frames fr = {0};
     read_frames(ss, &fr);
     assert_int_equal(fr.n, 0);
 
     f->fc.now = T0 + WINDOW_MS;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     read_frames(ss, &fr);
     assert_string_equal(steps(&fr), "priority_expired,broadcast");
-    step_is(step_frame(&fr, "priority_expired"), id, "priority_expired", "pref", -1, T0 + WINDOW_MS);
+    step_is(step_frame(&fr, "priority_expired"), id, "priority_expired", "pref", -1,
+            T0 + WINDOW_MS);
     step_is(step_frame(&fr, "broadcast"), id, "broadcast", NULL, BROADCAST_SIZE, T0 + WINDOW_MS);
 
     /* the top 3 online bookable matches in directory order, no city filter: the preferred
@@ -799,7 +713,7 @@ static void test_window_timeout_broadcasts_top_n(void **state)
         }
     /* the same as the directory's own ranking */
     struct pw_dir_result dr;
-    pw_dir_search(f->d, &(struct pw_dir_query){.limit = BROADCAST_SIZE}, &dr);
+    pw_dir_search(f->app.dir, &(struct pw_dir_query){.limit = BROADCAST_SIZE}, &dr);
     assert_int_equal(dr.n, BROADCAST_SIZE);
     char want[256] = "";
     for (int i = 0; i < dr.n; i++) {
@@ -824,12 +738,12 @@ static void test_window_timeout_broadcasts_top_n(void **state)
         assert_int_equal(count_type(&fr, "offer_withdrawn"), 0);
     }
     /* the timer fires once */
-    int64_t seq = pw_hub_latest_seq(f->hub);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
     f->fc.now += 1000;
-    pw_routing_tick(&f->r);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    pw_routing_tick(&f->app.routing);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
-    assert_int_equal(f->r.broadcasts, 1);
+    assert_int_equal(f->app.routing.broadcasts, 1);
     frames_free(&fr);
     for (int i = 0; i < 6; i++) pw_hub_sub_free(ms[i]);
     pw_hub_sub_free(ps);
@@ -860,7 +774,7 @@ static void test_specialist_broadcast_only_brand_specialists(void **state)
     /* a standard session for the BMW goes to everyone, specialists included */
     struct pw_session b;
     new_session(&b, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &b, PW_PAY_CREDITS, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &b, PW_PAY_CREDITS, NULL), PW_OK);
     os = offers_of(f, b.id);
     assert_string_equal(offer_ids(&os, -1, -1), "mx,ma,pref");
     pw_session_clear(&b);
@@ -875,7 +789,7 @@ static void test_decline_priority_excludes_preferred(void **state)
     create_credits(f, "pref", false, "veh-honda", id);
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 30000;
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "pref")), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
     read_frames(ss, &fr);
@@ -897,12 +811,12 @@ static void test_decline_priority_excludes_preferred(void **state)
     read_frames(ss, &fr);
     assert_int_equal(count_type(&fr, "routing"), 0);
     /* and the declined offer cannot be accepted */
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_ETAKEN);
     /* the window timer has nothing left to do */
     f->fc.now = T0 + WINDOW_MS + 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
-    assert_int_equal(f->r.declined, 1);
+    assert_int_equal(f->app.routing.declined, 1);
     frames_free(&fr);
     pw_hub_sub_free(ps);
     pw_hub_sub_free(ss);
@@ -917,7 +831,7 @@ static void test_skip_priority_includes_preferred(void **state)
     create_credits(f, "pref", false, "veh-honda", id);
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 7000;
-    assert_int_equal(pw_routing_skip(&f->r, id), PW_OK);
+    assert_int_equal(pw_routing_skip(&f->app.routing, id), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
     read_frames(ss, &fr);
@@ -934,12 +848,12 @@ static void test_skip_priority_includes_preferred(void **state)
     assert_string_equal(fr.f[1].type, "offer");
     assert_string_equal(str(fr.f[1].data, "kind"), "broadcast");
     /* a second skip is refused; so is a skip of a session without a window */
-    assert_int_equal(pw_routing_skip(&f->r, id), PW_ETAKEN);
+    assert_int_equal(pw_routing_skip(&f->app.routing, id), PW_ETAKEN);
     char plain[PW_ID_LEN + 1];
     create_credits_as(f, "cust4", NULL, false, "veh-4", plain);
-    assert_int_equal(pw_routing_skip(&f->r, plain), PW_ETAKEN);
+    assert_int_equal(pw_routing_skip(&f->app.routing, plain), PW_ETAKEN);
     /* the preferred mechanic can take it through the broadcast offer */
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_OK);
     struct pw_session s = get_session(f, id);
     assert_string_equal(s.assigned_mechanic_id, "pref");
     pw_session_clear(&s);
@@ -956,7 +870,7 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     /* pref holds a broadcast offer of another customer's session... */
     struct pw_session other;
     new_session(&other, "cust3", "veh-3", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &other, PW_PAY_CREDITS, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &other, PW_PAY_CREDITS, NULL), PW_OK);
     /* ...and the priority offer of cust1's */
     f->fc.now = T0 + 1000;
     char id[PW_ID_LEN + 1];
@@ -965,7 +879,7 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
 
     f->fc.now = T0 + 2000;
-    assert_int_equal(pw_routing_accept(&f->r, other.id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, other.id, mech(f, "pref")), PW_OK);
     assert_int_equal(mech(f, "pref")->m.presence, PW_BUSY);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
@@ -979,7 +893,8 @@ static void test_preferred_becomes_busy_ends_window(void **state)
     read_frames(ps, &fr);
     int withdrawn_priority = 0;
     for (int i = 0; i < fr.n; i++)
-        if (!strcmp(fr.f[i].type, "offer_withdrawn") && !strcmp(str(fr.f[i].data, "session_id"), id)) {
+        if (!strcmp(fr.f[i].type, "offer_withdrawn") &&
+            !strcmp(str(fr.f[i].data, "session_id"), id)) {
             assert_string_equal(str(fr.f[i].data, "reason"), "priority_ended");
             withdrawn_priority++;
         }
@@ -996,12 +911,13 @@ static void test_preferred_busy_at_creation_goes_to_broadcast(void **state)
     struct fx *f = *state;
     const char *all[] = {"pref", "ma", "mb"};
     for (int i = 0; i < 3; i++) online(f, all[i]);
-    assert_int_equal(pw_presence_change(&f->p, mech(f, "pref"), PW_BUSY, PW_REASON_SESSION_ACCEPTED),
-                     PW_OK);
+    assert_int_equal(
+        pw_presence_change(&f->app.presence, mech(f, "pref"), PW_BUSY, PW_REASON_SESSION_ACCEPTED),
+        PW_OK);
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, "pref", VIDEO);
     struct pw_hub_sub *ss = sub(f, "session", s.id), *ps = sub(f, "mechanic", "pref");
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_OK);
     assert_int_equal(state_of(f, s.id), PW_SESSION_BROADCAST);
     struct frames fr = {0};
     read_frames(ss, &fr);
@@ -1014,7 +930,7 @@ static void test_preferred_busy_at_creation_goes_to_broadcast(void **state)
     assert_int_equal(fr.n, 0);
     /* the window timer later does nothing */
     f->fc.now = T0 + WINDOW_MS;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     frames_free(&fr);
     pw_hub_sub_free(ps);
@@ -1059,7 +975,7 @@ static void test_late_joiner_gets_offer(void **state)
     read_frames(ss, &fr);
     assert_int_equal(count_type(&fr, "routing"), 0);
     /* the joiner can win */
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "md")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "md")), PW_OK);
     /* after the accept, someone coming online gets nothing */
     online(f, "me");
     os = offers_of(f, id);
@@ -1089,7 +1005,7 @@ static void test_decline_broadcast_offer(void **state)
     create_credits(f, NULL, false, "veh-honda", id);
     struct pw_hub_sub *ss = sub(f, "session", id);
     f->fc.now = T0 + 3000;
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "mb")), PW_OK);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "mb")), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct offers os = offers_of(f, id);
     assert_int_equal(offer_of(&os, "mb", PW_OFFER_BROADCAST)->outcome, PW_OFFER_DECLINED);
@@ -1100,13 +1016,13 @@ static void test_decline_broadcast_offer(void **state)
     read_frames(ss, &fr);
     assert_int_equal(count_type(&fr, "routing"), 0); /* no step for a broadcast decline */
     /* declining twice, or accepting after declining, is refused */
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "mb")), PW_ETAKEN);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mb")), PW_ETAKEN);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "mb")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "mb")), PW_ETAKEN);
     /* never offered */
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "md")), PW_ENOTOFFERED);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "md")), PW_ENOTOFFERED);
     /* the others still can */
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mc")), PW_OK);
-    assert_int_equal(f->r.declined, 1);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "mc")), PW_OK);
+    assert_int_equal(f->app.routing.declined, 1);
     frames_free(&fr);
     pw_hub_sub_free(ss);
 }
@@ -1126,7 +1042,7 @@ static void test_accept_exactly_one_winner(void **state)
     for (int i = 0; i < 4; i++) ms[i] = sub(f, "mechanic", all[i]);
 
     f->fc.now = T0 + 45000;
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mb")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "mb")), PW_OK);
     struct pw_session s = get_session(f, id);
     assert_int_equal(s.state, PW_SESSION_ACCEPTED);
     assert_string_equal(s.assigned_mechanic_id, "mb");
@@ -1162,19 +1078,19 @@ static void test_accept_exactly_one_winner(void **state)
     assert_string_equal(str(busy, "reason"), "session_accepted");
 
     /* late accepts lose, never-offered is refused, nothing changes */
-    int64_t seq = pw_hub_latest_seq(f->hub);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_ETAKEN);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mc")), PW_ETAKEN);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "md")), PW_ENOTOFFERED);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "mb")), PW_ETAKEN); /* twice */
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "ma")), PW_ETAKEN);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "mc")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "md")), PW_ENOTOFFERED);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "mb")), PW_ETAKEN); /* twice */
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "ma")), PW_ETAKEN);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     s = get_session(f, id);
     assert_string_equal(s.assigned_mechanic_id, "mb");
     pw_session_clear(&s);
-    assert_int_equal(f->r.accepted, 1);
+    assert_int_equal(f->app.routing.accepted, 1);
     /* cancel after accept is refused; credits stay spent */
-    assert_int_equal(pw_routing_cancel(&f->r, id), PW_ETAKEN);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, id), PW_ETAKEN);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
     frames_free(&fr);
     for (int i = 0; i < 4; i++) pw_hub_sub_free(ms[i]);
@@ -1190,19 +1106,19 @@ static void test_accept_priority_offer(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     f->fc.now = T0 + 10000;
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_OK);
     struct pw_session s = get_session(f, id);
     assert_int_equal(s.state, PW_SESSION_ACCEPTED);
     assert_string_equal(s.assigned_mechanic_id, "pref");
     pw_session_clear(&s);
     /* the window timer finds nothing to do */
     f->fc.now = T0 + WINDOW_MS + 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, id), PW_SESSION_ACCEPTED);
     assert_int_equal(stored_events(f).broadcast_steps, 0);
     /* nor the lifetime timer */
     f->fc.now = T0 + TTL_MS + 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, id), PW_SESSION_ACCEPTED);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
 }
@@ -1215,7 +1131,7 @@ static void test_accept_after_window_refused(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     f->fc.now = T0 + WINDOW_MS;
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_ETAKEN);
     assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
     assert_int_equal(mech(f, "pref")->m.presence, PW_ONLINE);
 }
@@ -1228,19 +1144,19 @@ static void test_busy_mechanic_cannot_accept(void **state)
     char s1[PW_ID_LEN + 1], s2[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", s1);
     create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
-    assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s1, mech(f, "ma")), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
-    int64_t seq = pw_hub_latest_seq(f->hub);
-    assert_int_equal(pw_routing_accept(&f->r, s2, mech(f, "ma")), PW_EBUSY);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s2, mech(f, "ma")), PW_EBUSY);
     assert_int_equal(state_of(f, s2), PW_SESSION_BROADCAST);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     /* a busy mechanic gets no new offers */
     char s3[PW_ID_LEN + 1];
     create_credits_as(f, "cust5", NULL, false, "veh-5", s3);
     struct offers os = offers_of(f, s3);
     assert_string_equal(offer_ids(&os, -1, -1), "mb");
     /* the other one still can */
-    assert_int_equal(pw_routing_accept(&f->r, s2, mech(f, "mb")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s2, mech(f, "mb")), PW_OK);
 }
 
 /* ======================= end ======================= */
@@ -1251,13 +1167,14 @@ static void test_end_returns_connected_mechanic_online(void **state)
     online(f, "ma");
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
-    pw_presence_stream_opened(&f->p, mech(f, "ma"));
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
+    pw_presence_stream_opened(&f->app.presence, mech(f, "ma"));
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_OK);
     struct pw_hub_sub *ss = sub(f, "session", id), *pres = sub(f, "presence", "ma");
     /* long after the last sighting, but the dashboard stream is open */
     f->fc.now = T0 + 10 * TIMEOUT_MS;
-    assert_int_equal(pw_routing_end(&f->r, id, mech(f, "mb"), NULL, NULL), PW_EFORBIDDEN);
-    assert_int_equal(pw_routing_end(&f->r, id, mech(f, "ma"), "resolved", "Replaced the pads"), PW_OK);
+    assert_int_equal(pw_routing_end(&f->app.routing, id, mech(f, "mb"), NULL, NULL), PW_EFORBIDDEN);
+    assert_int_equal(
+        pw_routing_end(&f->app.routing, id, mech(f, "ma"), "resolved", "Replaced the pads"), PW_OK);
     struct pw_session s = get_session(f, id);
     assert_int_equal(s.state, PW_SESSION_ENDED);
     assert_int_equal(s.ended_at, T0 + 10 * TIMEOUT_MS);
@@ -1274,7 +1191,7 @@ static void test_end_returns_connected_mechanic_online(void **state)
     assert_string_equal(str(p, "presence"), "online");
     assert_string_equal(str(p, "reason"), "session_ended");
     /* twice: refused */
-    assert_int_equal(pw_routing_end(&f->r, id, mech(f, "ma"), NULL, NULL), PW_ETAKEN);
+    assert_int_equal(pw_routing_end(&f->app.routing, id, mech(f, "ma"), NULL, NULL), PW_ETAKEN);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
     frames_free(&fr);
     pw_hub_sub_free(pres);
@@ -1288,22 +1205,22 @@ static void test_end_recently_seen_online_else_offline(void **state)
     online(f, "mb");
     char s1[PW_ID_LEN + 1], s2[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", s1);
-    assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s1, mech(f, "ma")), PW_OK);
     create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
-    assert_int_equal(pw_routing_accept(&f->r, s2, mech(f, "mb")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s2, mech(f, "mb")), PW_OK);
     /* ma was seen 10 s ago: online */
     f->fc.now = T0 + 20000;
-    pw_presence_seen(&f->p, mech(f, "ma"));
+    pw_presence_seen(&f->app.presence, mech(f, "ma"));
     f->fc.now = T0 + 30000;
-    assert_int_equal(pw_routing_end(&f->r, s1, mech(f, "ma"), NULL, NULL), PW_OK);
+    assert_int_equal(pw_routing_end(&f->app.routing, s1, mech(f, "ma"), NULL, NULL), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
     /* mb was not seen for longer than the presence timeout and has no stream: offline */
     f->fc.now = T0 + TIMEOUT_MS + 5000;
-    assert_int_equal(pw_routing_end(&f->r, s2, mech(f, "mb"), "escalated", NULL), PW_OK);
+    assert_int_equal(pw_routing_end(&f->app.routing, s2, mech(f, "mb"), "escalated", NULL), PW_OK);
     assert_int_equal(mech(f, "mb")->m.presence, PW_OFFLINE);
     assert_int_equal(state_of(f, s2), PW_SESSION_ENDED);
     /* a busy mechanic was not timed out by the sweeper meanwhile (the session holds them) */
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
 }
 
 static void test_end_online_mechanic_joins_running_broadcast(void **state)
@@ -1313,12 +1230,12 @@ static void test_end_online_mechanic_joins_running_broadcast(void **state)
     online(f, "ma");
     char s1[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", s1);
-    assert_int_equal(pw_routing_accept(&f->r, s1, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, s1, mech(f, "ma")), PW_OK);
     char s2[PW_ID_LEN + 1];
     create_credits_as(f, "cust4", NULL, false, "veh-4t", s2);
     assert_int_equal(offers_of(f, s2).n, 0);
-    pw_presence_stream_opened(&f->p, mech(f, "ma"));
-    assert_int_equal(pw_routing_end(&f->r, s1, mech(f, "ma"), NULL, NULL), PW_OK);
+    pw_presence_stream_opened(&f->app.presence, mech(f, "ma"));
+    assert_int_equal(pw_routing_end(&f->app.routing, s1, mech(f, "ma"), NULL, NULL), PW_OK);
     struct offers os = offers_of(f, s2);
     assert_string_equal(offer_ids(&os, -1, -1), "ma");
 }
@@ -1334,7 +1251,7 @@ static void test_cancel_in_priority_refunds(void **state)
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
     f->fc.now = T0 + 9000;
-    assert_int_equal(pw_routing_cancel(&f->r, id), PW_OK);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct pw_session s = get_session(f, id);
     assert_int_equal(s.state, PW_SESSION_CANCELLED);
@@ -1351,14 +1268,14 @@ static void test_cancel_in_priority_refunds(void **state)
     struct offers os = offers_of(f, id);
     assert_int_equal(os.o[0].outcome, PW_OFFER_WITHDRAWN);
     /* refunded once: a second cancel, the window and the lifetime do nothing */
-    assert_int_equal(pw_routing_cancel(&f->r, id), PW_ETAKEN);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, id), PW_ETAKEN);
     f->fc.now = T0 + TTL_MS + 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(balance(f, "cust1"), 10000);
     assert_int_equal(state_of(f, id), PW_SESSION_CANCELLED);
     assert_int_equal(stored_events(f).broadcast_steps, 0);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
-    assert_int_equal(f->r.cancelled, 1);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_ETAKEN);
+    assert_int_equal(f->app.routing.cancelled, 1);
     frames_free(&fr);
     pw_hub_sub_free(ps);
     pw_hub_sub_free(ss);
@@ -1374,10 +1291,10 @@ static void test_cancel_in_broadcast_tells_every_holder(void **state)
     online(f, "me");                                /* a late joiner holds one too */
     struct offers os = offers_of(f, id);
     assert_string_equal(offer_ids(&os, -1, -1), "mb,me");
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "me")), PW_OK);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "me")), PW_OK);
     struct pw_hub_sub *mb = sub(f, "mechanic", "mb"), *me = sub(f, "mechanic", "me"),
-                  *ma = sub(f, "mechanic", "ma");
-    assert_int_equal(pw_routing_cancel(&f->r, id), PW_OK);
+                      *ma = sub(f, "mechanic", "ma");
+    assert_int_equal(pw_routing_cancel(&f->app.routing, id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct frames fr = {0};
     read_frames(mb, &fr);
@@ -1403,15 +1320,15 @@ static void test_cancel_awaiting_payment_no_refund(void **state)
     struct fx *f = *state;
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CARD, NULL), PW_OK);
-    assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CARD, NULL), PW_OK);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, s.id), PW_OK);
     struct pw_session got = get_session(f, s.id);
     assert_int_equal(got.state, PW_SESSION_CANCELLED);
     assert_string_equal(got.payment_status, "pending"); /* nothing was paid, nothing refunded */
     pw_session_clear(&got);
     assert_int_equal(balance(f, "cust1"), 10000);
     /* a payment arriving afterwards does not route it */
-    assert_int_equal(pw_routing_paid(&f->r, s.id), PW_OK);
+    assert_int_equal(pw_routing_paid(&f->app.routing, s.id), PW_OK);
     assert_int_equal(state_of(f, s.id), PW_SESSION_CANCELLED);
     assert_int_equal(offers_of(f, s.id).n, 0);
     pw_session_clear(&s);
@@ -1422,9 +1339,9 @@ static void test_cancel_free_session(void **state)
     struct fx *f = *state;
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
-    assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_OK);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, s.id), PW_OK);
     assert_int_equal(balance(f, "cust1"), 10000); /* nothing to refund in credits */
     assert_int_equal(state_of(f, s.id), PW_SESSION_CANCELLED);
     /* the free session is given back (docs/decisions.md), once */
@@ -1432,14 +1349,14 @@ static void test_cancel_free_session(void **state)
     struct pw_session got = get_session(f, s.id);
     assert_string_equal(got.payment_status, "refunded");
     pw_session_clear(&got);
-    assert_int_equal(pw_routing_cancel(&f->r, s.id), PW_ETAKEN);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, s.id), PW_ETAKEN);
     pw_session_clear(&s);
     new_session(&s, "cust1", "veh-honda", "free", false, NULL, 0);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_FREE, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_FREE, NULL), PW_OK);
     assert_true(user(f, "cust1").free_session_used);
     /* an expired one too */
     f->fc.now = T0 + TTL_MS;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, s.id), PW_SESSION_EXPIRED);
     assert_false(user(f, "cust1").free_session_used);
     assert_int_equal(balance(f, "cust1"), 10000);
@@ -1457,12 +1374,12 @@ static void test_expiry_in_each_open_state(void **state)
     /* awaiting payment (card) */
     struct pw_session card;
     new_session(&card, "cust1", "veh-honda", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &card, PW_PAY_CARD, NULL), PW_OK);
+    assert_int_equal(pw_routing_create(&f->app.routing, &card, PW_PAY_CARD, NULL), PW_OK);
     /* priority: a window longer than the lifetime keeps it there */
-    f->r.priority_window_ms = TTL_MS + 60000;
+    f->app.routing.priority_window_ms = TTL_MS + 60000;
     char prio[PW_ID_LEN + 1];
     create_credits_as(f, "cust4", "pref", false, "veh-4", prio);
-    f->r.priority_window_ms = WINDOW_MS;
+    f->app.routing.priority_window_ms = WINDOW_MS;
     /* broadcast */
     char bc[PW_ID_LEN + 1];
     create_credits_as(f, "cust5", NULL, true, "veh-5t", bc);
@@ -1472,16 +1389,16 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(state_of(f, prio), PW_SESSION_PRIORITY);
     assert_int_equal(state_of(f, bc), PW_SESSION_BROADCAST);
     struct pw_hub_sub *s_card = sub(f, "session", card.id), *s_prio = sub(f, "session", prio),
-                  *s_bc = sub(f, "session", bc), *ps = sub(f, "mechanic", "pref"),
-                  *mbs = sub(f, "mechanic", "mb");
+                      *s_bc = sub(f, "session", bc), *ps = sub(f, "mechanic", "pref"),
+                      *mbs = sub(f, "mechanic", "mb");
 
     f->fc.now = T0 + TTL_MS - 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, prio), PW_SESSION_PRIORITY);
     assert_int_equal(state_of(f, bc), PW_SESSION_BROADCAST);
 
     f->fc.now = T0 + TTL_MS;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(state_of(f, card.id), PW_SESSION_EXPIRED);
     assert_int_equal(state_of(f, prio), PW_SESSION_EXPIRED);
     assert_int_equal(state_of(f, bc), PW_SESSION_EXPIRED);
@@ -1520,16 +1437,16 @@ static void test_expiry_in_each_open_state(void **state)
     assert_int_equal(os.o[0].outcome, PW_OFFER_EXPIRED);
     /* no broadcast was started for the priority session on the way out */
     assert_int_equal(stored_events(f).broadcast_steps, 1);
-    assert_int_equal(f->r.expired, 3);
+    assert_int_equal(f->app.routing.expired, 3);
 
     /* refunded exactly once */
     f->fc.now += 60000;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(balance(f, "cust1"), 10000);
-    assert_int_equal(f->r.expired, 3);
-    assert_int_equal(pw_routing_cancel(&f->r, bc), PW_ETAKEN);
-    assert_int_equal(pw_routing_accept(&f->r, bc, mech(f, "mb")), PW_ETAKEN);
-    assert_int_equal(pw_routing_paid(&f->r, card.id), PW_OK);
+    assert_int_equal(f->app.routing.expired, 3);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, bc), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, bc, mech(f, "mb")), PW_ETAKEN);
+    assert_int_equal(pw_routing_paid(&f->app.routing, card.id), PW_OK);
     assert_int_equal(state_of(f, card.id), PW_SESSION_EXPIRED);
     frames_free(&fr);
     pw_hub_sub_free(s_card);
@@ -1547,7 +1464,7 @@ static void test_accept_at_expiry_refused(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
     f->fc.now = T0 + TTL_MS; /* the offer ends with the lifetime, tick or not */
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_ETAKEN);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
 }
 
@@ -1563,11 +1480,11 @@ static void test_window_timer_survives_restart(void **state)
     assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
 
     /* the server goes down; the window ends while it is down */
-    restart(f);
+    fx_restart(f);
     f->fc.now = T0 + WINDOW_MS + 30000;
     assert_int_equal(stored_events(f).broadcast_steps, 0);
     struct pw_hub_sub *ss = sub(f, "session", id), *ma = sub(f, "mechanic", "ma");
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_BROADCAST);
     struct stored c = stored_events(f);
     assert_int_equal(c.broadcast_steps, 1);
@@ -1581,14 +1498,14 @@ static void test_window_timer_survives_restart(void **state)
     assert_string_equal(offer_ids(&os, PW_OFFER_BROADCAST, -1), "ma,pref");
 
     /* ticks and another start do not fire it again */
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     f->fc.now += 5000;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     pw_hub_sub_free(ss);
     pw_hub_sub_free(ma);
-    restart(f);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
-    pw_routing_tick(&f->r);
+    fx_restart(f);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
+    pw_routing_tick(&f->app.routing);
     c = stored_events(f);
     assert_int_equal(c.broadcast_steps, 1);
     os = offers_of(f, id);
@@ -1604,14 +1521,14 @@ static void test_expiry_timer_survives_restart(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
-    restart(f);
+    fx_restart(f);
     f->fc.now = T0 + TTL_MS + 1;
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_EXPIRED);
     assert_int_equal(balance(f, "cust1"), 10000);
-    restart(f);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
-    pw_routing_tick(&f->r);
+    fx_restart(f);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(balance(f, "cust1"), 10000); /* refunded once */
     assert_string_equal(stored_events(f).last_step, "expired");
 }
@@ -1626,10 +1543,10 @@ static void test_restart_past_window_and_lifetime_expires_without_broadcast(void
     online(f, "mb");
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
-    restart(f);
+    fx_restart(f);
     f->fc.now = T0 + TTL_MS + 5000;
     struct pw_hub_sub *ma = sub(f, "mechanic", "ma"), *ss = sub(f, "session", id);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
     assert_int_equal(state_of(f, id), PW_SESSION_EXPIRED);
     assert_int_equal(balance(f, "cust1"), 10000);
     struct frames fr = {0};
@@ -1652,38 +1569,38 @@ static void test_init_repairs_presence(void **state)
     online(f, "mb");
     char id[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", id);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
     /* a crash between the accept's commit and the presence change: the row says online */
-    struct store_event ev = {.type = "presence", .channel = "presence:ma",
+    struct store_event ev = {.type = "presence",
+                             .channel = "presence:ma",
                              .payload = "{\"id\":\"ma\",\"presence\":\"online\"}",
                              .created_at = T0};
-    assert_int_equal(store_presence_save(f->st, "ma", PW_ONLINE, T0, 0, &ev), PW_OK);
+    assert_int_equal(store_presence_save(f->app.store, "ma", PW_ONLINE, T0, 0, &ev), PW_OK);
     /* and mb is busy with no session at all (its end committed, the crash came before) */
     ev.channel = "presence:mb";
     ev.payload = "{\"id\":\"mb\",\"presence\":\"busy\"}";
-    assert_int_equal(store_presence_save(f->st, "mb", PW_BUSY, T0, 0, &ev), PW_OK);
-    restart(f);
+    assert_int_equal(store_presence_save(f->app.store, "mb", PW_BUSY, T0, 0, &ev), PW_OK);
+    fx_restart(f);
     assert_int_equal(mech(f, "ma")->m.presence, PW_ONLINE);
     assert_int_equal(mech(f, "mb")->m.presence, PW_BUSY);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
     assert_int_equal(mech(f, "mb")->m.presence, PW_OFFLINE);
     /* and it is written */
-    restart(f);
+    fx_restart(f);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
     assert_int_equal(mech(f, "mb")->m.presence, PW_OFFLINE);
-    assert_int_equal(pw_routing_init(&f->r), PW_OK);
+    assert_int_equal(pw_routing_init(&f->app.routing), PW_OK);
     assert_int_equal(mech(f, "ma")->m.presence, PW_BUSY);
 }
 
 /* ======================= JSON ======================= */
 
-/* The API's session object over this fixture's store and directory (all it reads). */
+/* The API's session object, as the process's API builds it. */
 static json_t *session_json_upto(struct fx *f, const struct pw_session *s, int64_t upto)
 {
-    struct pw_app app = {.store = f->st, .dir = f->d};
-    return api_session_json_upto(&app, s, upto);
+    return api_session_json_upto(&f->app, s, upto);
 }
 
 static json_t *session_json(struct fx *f, const struct pw_session *s)
@@ -1701,10 +1618,24 @@ static void test_session_json_fields(void **state)
     struct pw_session s = get_session(f, id);
     json_t *j = session_json(f, &s);
     pw_session_clear(&s);
-    const char *keys[] = {"id", "state", "customer_id", "vehicle", "plan", "is_specialist",
-                          "price_cents", "payment", "preferred_mechanic_id", "routing_type",
-                          "metadata", "intake", "assigned_mechanic", "created_at",
-                          "priority_ends_at", "expires_at", "accepted_at", "ended_at",
+    const char *keys[] = {"id",
+                          "state",
+                          "customer_id",
+                          "vehicle",
+                          "plan",
+                          "is_specialist",
+                          "price_cents",
+                          "payment",
+                          "preferred_mechanic_id",
+                          "routing_type",
+                          "metadata",
+                          "intake",
+                          "assigned_mechanic",
+                          "created_at",
+                          "priority_ends_at",
+                          "expires_at",
+                          "accepted_at",
+                          "ended_at",
                           "checkout_url"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (!json_object_get(j, keys[i])) fail_msg("missing key %s", keys[i]);
@@ -1731,7 +1662,7 @@ static void test_session_json_fields(void **state)
     assert_true(json_is_null(json_object_get(j, "checkout_url")));
     json_decref(j);
 
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_OK);
     s = get_session(f, id);
     j = session_json(f, &s);
     pw_session_clear(&s);
@@ -1793,11 +1724,11 @@ static void test_offline_by_hand_ends_window(void **state)
     assert_int_equal(count_type(&fr, "routing"), 0);
     read_frames(ps, &fr);
     assert_int_equal(fr.n, 0);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_ETAKEN);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_ETAKEN);
     /* offline by hand again: the window is long over, nothing happens */
     offline(f, "pref");
     f->fc.now = T0 + WINDOW_MS + 1;
-    pw_routing_tick(&f->r);
+    pw_routing_tick(&f->app.routing);
     assert_int_equal(stored_events(f).broadcast_steps, 1);
     frames_free(&fr);
     pw_hub_sub_free(ps);
@@ -1813,9 +1744,9 @@ static void test_timeout_keeps_window(void **state)
     char id[PW_ID_LEN + 1];
     create_credits(f, "pref", false, "veh-honda", id);
     struct pw_hub_sub *ss = sub(f, "session", id), *ps = sub(f, "mechanic", "pref");
-    pw_presence_stream_opened(&f->p, mech(f, "ma")); /* ma stays seen */
+    pw_presence_stream_opened(&f->app.presence, mech(f, "ma")); /* ma stays seen */
     f->fc.now = T0 + TIMEOUT_MS + 1000;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
     assert_int_equal(mech(f, "pref")->m.presence, PW_OFFLINE);
     assert_int_equal(state_of(f, id), PW_SESSION_PRIORITY);
     struct frames fr = {0};
@@ -1827,7 +1758,7 @@ static void test_timeout_keeps_window(void **state)
     assert_int_equal(offer_of(&os, "pref", PW_OFFER_PRIORITY)->outcome, PW_OFFER_LIVE);
     /* back before the window ends: they take it */
     online(f, "pref");
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "pref")), PW_OK);
     frames_free(&fr);
     pw_hub_sub_free(ps);
     pw_hub_sub_free(ss);
@@ -1839,7 +1770,7 @@ static void test_one_live_session_per_customer(void **state)
     struct fx *f = *state;
     char first[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-honda", first);
-    int64_t seq = pw_hub_latest_seq(f->hub);
+    int64_t seq = pw_hub_latest_seq(f->app.hub);
     struct stored before = stored_events(f);
     enum pw_payment pays[] = {PW_PAY_CREDITS, PW_PAY_FREE, PW_PAY_CARD};
     for (int i = 0; i < 3; i++) {
@@ -1847,31 +1778,31 @@ static void test_one_live_session_per_customer(void **state)
         new_session(&s, "cust1", "veh-tesla", pays[i] == PW_PAY_FREE ? "free" : "video", false,
                     NULL, pays[i] == PW_PAY_FREE ? 0 : VIDEO);
         char live[PW_ID_LEN + 1] = "";
-        assert_int_equal(pw_routing_create(&f->r, &s, pays[i], live), PW_ELIVE);
+        assert_int_equal(pw_routing_create(&f->app.routing, &s, pays[i], live), PW_ELIVE);
         assert_string_equal(live, first);
         struct pw_session none;
-        assert_int_equal(store_session_get(f->st, s.id, &none), PW_ENOTFOUND);
+        assert_int_equal(store_session_get(f->app.store, s.id, &none), PW_ENOTFOUND);
         pw_session_clear(&s);
     }
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
     assert_false(user(f, "cust1").free_session_used);
-    assert_int_equal(pw_hub_latest_seq(f->hub), seq);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), seq);
     assert_int_equal(stored_events(f).n, before.n);
     assert_int_equal(sessions_of(f, "cust1"), 1);
     /* other customers are not held up; once it is over, the next one is allowed */
     char other[PW_ID_LEN + 1];
     create_credits_as(f, "cust4", NULL, false, "veh-4", other);
-    assert_int_equal(pw_routing_cancel(&f->r, first), PW_OK);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, first), PW_OK);
     char next[PW_ID_LEN + 1];
     create_credits(f, NULL, false, "veh-tesla", next);
     assert_int_equal(balance(f, "cust1"), 10000 - VIDEO);
     /* a vehicle deleted since the API looked at it: not found, nothing charged */
-    assert_int_equal(pw_routing_cancel(&f->r, next), PW_OK);
+    assert_int_equal(pw_routing_cancel(&f->app.routing, next), PW_OK);
     struct pw_vehicle v = {.id = "veh-honda", .owner_id = "cust1"};
-    assert_int_equal(store_vehicle_change(f->st, &v, true, T0), PW_OK);
+    assert_int_equal(store_vehicle_change(f->app.store, &v, true, T0), PW_OK);
     struct pw_session s;
     new_session(&s, "cust1", "veh-honda", "video", false, NULL, VIDEO);
-    assert_int_equal(pw_routing_create(&f->r, &s, PW_PAY_CREDITS, NULL), PW_ENOTFOUND);
+    assert_int_equal(pw_routing_create(&f->app.routing, &s, PW_PAY_CREDITS, NULL), PW_ENOTFOUND);
     pw_session_clear(&s);
     assert_int_equal(balance(f, "cust1"), 10000);
 }
@@ -1884,13 +1815,14 @@ static void test_session_json_steps(void **state)
     online(f, "ma");
     struct pw_hub_sub *all = NULL;
     char id[PW_ID_LEN + 1];
-    int64_t before = pw_hub_latest_seq(f->hub);
+    int64_t before = pw_hub_latest_seq(f->app.hub);
     create_credits(f, "pref", false, "veh-honda", id);
     all = sub(f, "session", id);
-    pw_hub_replay(f->hub, all, before); /* every event of the session, as a reconnecting stream */
+    pw_hub_replay(f->app.hub, all,
+                  before); /* every event of the session, as a reconnecting stream */
     f->fc.now = T0 + 1000;
-    assert_int_equal(pw_routing_decline(&f->r, id, mech(f, "pref")), PW_OK);
-    assert_int_equal(pw_routing_accept(&f->r, id, mech(f, "ma")), PW_OK);
+    assert_int_equal(pw_routing_decline(&f->app.routing, id, mech(f, "pref")), PW_OK);
+    assert_int_equal(pw_routing_accept(&f->app.routing, id, mech(f, "ma")), PW_OK);
     struct frames fr = {0};
     read_frames(all, &fr);
     assert_string_equal(steps(&fr), "priority_offered,priority_declined,broadcast,accepted");
@@ -1910,7 +1842,8 @@ static void test_session_json_steps(void **state)
     /* up to a sequence number: only the steps the snapshot stands for */
     int64_t upto = 0;
     for (int i = 0; i < fr.n; i++)
-        if (!strcmp(fr.f[i].type, "routing") && !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
+        if (!strcmp(fr.f[i].type, "routing") &&
+            !strcmp(str(fr.f[i].data, "step"), "priority_declined"))
             upto = fr.f[i].id;
     j = session_json_upto(f, &s, upto);
     st = json_object_get(j, "steps");
@@ -1925,7 +1858,7 @@ static void test_session_json_steps(void **state)
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_free_once),
         T(test_create_credits_debits_exactly),

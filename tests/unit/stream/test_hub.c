@@ -83,8 +83,7 @@ static void ids_are(const char *text, const int64_t *want, int nwant)
     int64_t got[256];
     int n = ids_of(text, got, 256);
     assert_int_equal(n, nwant);
-    for (int i = 0; i < n; i++)
-        assert_int_equal(got[i], want[i]);
+    for (int i = 0; i < n; i++) assert_int_equal(got[i], want[i]);
 }
 
 /* ---- fan-out ---- */
@@ -152,8 +151,7 @@ static void test_event_bytes_are_shared(void **state)
         free(got);
         assert_int_equal(e->refs, 1 + 1 + 3 - (i + 1)); /* written: that queue lets go */
     }
-    for (int i = 0; i < 3; i++)
-        pw_hub_sub_free(s[i]);
+    for (int i = 0; i < 3; i++) pw_hub_sub_free(s[i]);
     assert_int_equal(e->refs, 2);
     pw_hub_free(h);
     assert_int_equal(e->refs, 1);
@@ -167,8 +165,7 @@ static void test_replay_after_id_in_order_on_own_channels(void **state)
     (void)state;
     struct pw_hub *h = pw_hub_new(64, 0);
     const char *chans[] = {"presence:a", "presence:b", "presence:c"};
-    for (int64_t seq = 1; seq <= 12; seq++)
-        publish(h, seq, chans[(seq - 1) % 3]);
+    for (int64_t seq = 1; seq <= 12; seq++) publish(h, seq, chans[(seq - 1) % 3]);
     /* a: 1 4 7 10; b: 2 5 8 11; c: 3 6 9 12 */
 
     struct waker w = {0};
@@ -217,15 +214,13 @@ static void test_replay_with_gaps_in_sequence(void **state)
      * events of other nodes): replay goes by value, not by position */
     struct pw_hub *h = pw_hub_new(16, 0);
     int64_t seqs[] = {2, 5, 9, 10, 20};
-    for (size_t i = 0; i < 5; i++)
-        publish(h, seqs[i], "presence:a");
+    for (size_t i = 0; i < 5; i++) publish(h, seqs[i], "presence:a");
     struct waker w = {0};
     struct pw_hub_sub *s = pw_hub_sub_new(h, wake, &w, 0);
     assert_true(pw_hub_sub_add_channel(s, "presence:a"));
     for (int64_t last = 0; last <= 20; last++) {
         size_t want = 0;
-        for (size_t i = 0; i < 5; i++)
-            want += seqs[i] > last;
+        for (size_t i = 0; i < 5; i++) want += seqs[i] > last;
         assert_int_equal(pw_hub_replay(h, s, last), want);
         char *got = drain(s);
         int64_t ids[8];
@@ -252,14 +247,12 @@ static void test_can_replay_bounds(void **state)
     assert_false(pw_hub_can_replay(h, 9));
     assert_false(pw_hub_can_replay(h, 11));
 
-    for (int64_t seq = 11; seq <= 15; seq++)
-        publish(h, seq, "presence:a");
+    for (int64_t seq = 11; seq <= 15; seq++) publish(h, seq, "presence:a");
     assert_int_equal(pw_hub_floor(h), 10);
     assert_int_equal(pw_hub_latest_seq(h), 15);
     assert_false(pw_hub_can_replay(h, 0));
     assert_false(pw_hub_can_replay(h, 9)); /* 10 would be missing */
-    for (int64_t id = 10; id <= 15; id++)
-        assert_true(pw_hub_can_replay(h, id));
+    for (int64_t id = 10; id <= 15; id++) assert_true(pw_hub_can_replay(h, id));
     assert_false(pw_hub_can_replay(h, 16)); /* from the future: snapshot */
     assert_false(pw_hub_can_replay(h, INT64_MAX));
     assert_false(pw_hub_can_replay(h, -1));
@@ -270,8 +263,7 @@ static void test_ring_eviction_moves_floor(void **state)
 {
     (void)state;
     struct pw_hub *h = pw_hub_new(3, 0);
-    for (int64_t seq = 1; seq <= 5; seq++)
-        publish(h, seq, "presence:a");
+    for (int64_t seq = 1; seq <= 5; seq++) publish(h, seq, "presence:a");
     /* 3, 4, 5 are kept: replay possible from 2 on */
     assert_int_equal(pw_hub_floor(h), 2);
     assert_int_equal(pw_hub_latest_seq(h), 5);
@@ -349,8 +341,7 @@ static void test_overflow_by_event_count(void **state)
     assert_true(pw_hub_sub_add_channel(s, "presence:a"));
     struct pw_hub_event *first = ev_on(1, "presence:a");
     pw_hub_publish(h, first);
-    for (int64_t seq = 2; seq <= PW_SUB_MAX_EVENTS; seq++)
-        publish(h, seq, "presence:a");
+    for (int64_t seq = 2; seq <= PW_SUB_MAX_EVENTS; seq++) publish(h, seq, "presence:a");
     assert_false(pw_hub_sub_overflowed(s));
     assert_true(pw_hub_sub_has_data(s));
     assert_int_equal(w.calls, 1);
@@ -387,8 +378,7 @@ static void test_overflow_by_bytes(void **state)
     struct pw_hub_event *big = pw_hub_event_raw(bytes, len);
     free(bytes);
     assert_non_null(big);
-    for (int i = 0; i < 4; i++)
-        pw_hub_sub_push(s, big); /* exactly the limit: still fine */
+    for (int i = 0; i < 4; i++) pw_hub_sub_push(s, big); /* exactly the limit: still fine */
     assert_false(pw_hub_sub_overflowed(s));
     assert_int_equal(big->refs, 5);
     assert_int_equal(w.calls, 1);
@@ -418,8 +408,7 @@ static void test_bytes_read_make_room(void **state)
     char *bytes = calloc(1, len);
     assert_non_null(bytes);
     struct pw_hub_event *big = pw_hub_event_raw(bytes, len);
-    for (int i = 0; i < 4; i++)
-        pw_hub_sub_push(s, big);
+    for (int i = 0; i < 4; i++) pw_hub_sub_push(s, big);
     size_t got = pw_hub_sub_read(s, bytes, len); /* one event written */
     assert_int_equal(got, len);
     pw_hub_sub_push(s, big);

@@ -84,7 +84,8 @@ static void test_event_new_bytes_and_fields(void **state)
     (void)state;
     const char *payload = "{\"id\":\"m1\",\"presence\":\"online\",\"is_available\":true,"
                           "\"last_seen_at\":\"2026-01-01T00:00:00.000Z\",\"reason\":\"manual\"}";
-    struct pw_hub_event *e = pw_hub_event_new(123456789012LL, "presence", "presence:m1", payload, 777);
+    struct pw_hub_event *e =
+        pw_hub_event_new(123456789012LL, "presence", "presence:m1", payload, 777);
     assert_non_null(e);
     char want[512];
     snprintf(want, sizeof want, "id: 123456789012\nevent: presence\ndata: %s\n\n", payload);

@@ -312,8 +312,7 @@ static void test_trusted_proxies(void **state)
     struct pw_config c;
     load_ok(&c, NULL, (const char *const[]){"--trusted-proxies", "127.0.0.1,::1", NULL});
     assert_string_equal(c.trusted_proxies, "127.0.0.1,::1");
-    load_fails(NULL, (const char *const[]){"--trusted-proxies", "nginx", NULL},
-               "trusted-proxies");
+    load_fails(NULL, (const char *const[]){"--trusted-proxies", "nginx", NULL}, "trusted-proxies");
     load_fails(NULL, (const char *const[]){"--trusted-proxies", "127.0.0.1,", NULL},
                "trusted-proxies");
     load_fails(ENV("PITWALL_TRUSTED_PROXIES", "10.0.0.0/8"), NULL, "trusted-proxies");

@@ -72,7 +72,8 @@ static void test_empty_window(void **state)
         json_t *b = json_object_get(j, blocks[i][0]);
         if (blocks[i][1]) b = json_object_get(b, blocks[i][1]);
         assert_non_null(b);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "sessions"), "total")), 0);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(b, "sessions"), "total")), 0);
         assert_true(json_is_null(json_object_get(json_object_get(b, "share"), "chosen_mechanic")));
         assert_true(json_is_null(json_object_get(json_object_get(b, "share"), "first_available")));
         const char *rates[] = {"priority_acceptance", "fallback", "expiry", "escalation"};
@@ -362,14 +363,16 @@ static void test_splits(void **state)
     assert_true(json_real_value(json_object_get(json_object_get(jo, "share"), "first_available")) ==
                 3.0 / 8);
     assert_true(json_real_value(json_object_get(json_object_get(jo, "fallback"), "rate")) == 0.5);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(jo, "fallback"), "fell_back")), 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(jo, "fallback"), "fell_back")), 2);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(jo, "fallback"), "left_priority")), 4);
     double nps = json_real_value(json_object_get(json_object_get(jo, "nps"), "score"));
     assert_true(nps == 33.3); /* rounded to one decimal */
     assert_true(json_real_value(json_object_get(json_object_get(jo, "expiry"), "rate")) == 0.2857);
     json_t *jc = json_object_get(json_object_get(j, "by_rollout_group"), "control");
-    assert_true(json_real_value(json_object_get(json_object_get(jc, "share"), "chosen_mechanic")) == 0.0);
+    assert_true(json_real_value(json_object_get(json_object_get(jc, "share"), "chosen_mechanic")) ==
+                0.0);
     assert_true(json_is_null(json_object_get(json_object_get(jc, "fallback"), "rate")));
     json_t *daily = json_object_get(j, "daily");
     assert_int_equal(json_array_size(daily), 7);
@@ -377,8 +380,10 @@ static void test_splits(void **state)
     for (size_t d = 0; d < 7; d++) {
         json_t *row = json_array_get(daily, d);
         assert_int_equal(json_integer_value(json_object_get(row, "broadcast")), want[d][0]);
-        assert_int_equal(json_integer_value(json_object_get(row, "priority_broadcast")), want[d][1]);
-        assert_int_equal(json_integer_value(json_object_get(row, "total")), want[d][0] + want[d][1]);
+        assert_int_equal(json_integer_value(json_object_get(row, "priority_broadcast")),
+                         want[d][1]);
+        assert_int_equal(json_integer_value(json_object_get(row, "total")),
+                         want[d][0] + want[d][1]);
     }
     json_decref(j);
 }
@@ -424,11 +429,25 @@ static void test_parse_time(void **state)
     assert_true(pw_success_parse_time(iso, &ms));
     assert_int_equal(ms, 1750000123456LL);
 
-    const char *bad[] = {"", "2025", "2025-1-01", "2025-13-01", "2025-02-29", "2025-04-31",
-                         "1969-12-31", "2025-01-01T", "2025-01-01T10:00", "2025-01-01T24:00Z",
-                         "2025-01-01T10:60Z", "2025-01-01T10:00:61Z", "2025-01-01T10:00:00.Z",
-                         "2025-01-01T10:00:00+01:00", "2025-01-01 ", "2025-01-01Z", "now",
-                         "2025-01-01T10:00:00Zjunk", "+2025-01-01"};
+    const char *bad[] = {"",
+                         "2025",
+                         "2025-1-01",
+                         "2025-13-01",
+                         "2025-02-29",
+                         "2025-04-31",
+                         "1969-12-31",
+                         "2025-01-01T",
+                         "2025-01-01T10:00",
+                         "2025-01-01T24:00Z",
+                         "2025-01-01T10:60Z",
+                         "2025-01-01T10:00:61Z",
+                         "2025-01-01T10:00:00.Z",
+                         "2025-01-01T10:00:00+01:00",
+                         "2025-01-01 ",
+                         "2025-01-01Z",
+                         "now",
+                         "2025-01-01T10:00:00Zjunk",
+                         "+2025-01-01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (pw_success_parse_time(bad[i], &ms)) fail_msg("accepted '%s'", bad[i]);
     }
@@ -438,9 +457,9 @@ static void test_parse_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_window),   cmocka_unit_test(test_window_cuts_sessions),
-        cmocka_unit_test(test_percentiles),    cmocka_unit_test(test_nps),
-        cmocka_unit_test(test_splits),         cmocka_unit_test(test_window_limits),
+        cmocka_unit_test(test_empty_window), cmocka_unit_test(test_window_cuts_sessions),
+        cmocka_unit_test(test_percentiles),  cmocka_unit_test(test_nps),
+        cmocka_unit_test(test_splits),       cmocka_unit_test(test_window_limits),
         cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

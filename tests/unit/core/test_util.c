@@ -59,8 +59,7 @@ static void test_uuid_from_bytes(void **state)
     (void)state;
     char out[PW_ID_LEN + 1];
     uint8_t seq[16];
-    for (int i = 0; i < 16; i++)
-        seq[i] = (uint8_t)i;
+    for (int i = 0; i < 16; i++) seq[i] = (uint8_t)i;
     pw_uuid_from_bytes(seq, out);
     assert_string_equal(out, "00010203-0405-4607-8809-0a0b0c0d0e0f");
     check_uuid_layout(out);
@@ -236,8 +235,7 @@ static void test_ascii_lower(void **state)
     assert_int_equal(buf[5], '#');
     memset(buf, '#', sizeof buf);
     assert_false(pw_ascii_lower("ABCDE", buf, 5));
-    for (int i = 5; i < 8; i++)
-        assert_int_equal(buf[i], '#'); /* nothing past outsz */
+    for (int i = 5; i < 8; i++) assert_int_equal(buf[i], '#'); /* nothing past outsz */
     assert_false(pw_ascii_lower("A", buf, 1));
     assert_false(pw_ascii_lower("", buf, 0));
 }
@@ -270,8 +268,7 @@ static void test_rng(void **state)
         assert_true(r < 7);
         seen[r]++;
     }
-    for (int i = 0; i < 7; i++)
-        assert_true(seen[i] > 700); /* roughly uniform */
+    for (int i = 0; i < 7; i++) assert_true(seen[i] > 700); /* roughly uniform */
     assert_int_equal(pw_rng_below(&a, 1), 0);
     assert_int_equal(pw_rng_below(&a, 0), 0);
 }

@@ -12,10 +12,22 @@
 
 #include "http/http.h"
 
-static void h_list(struct http_request *r) { (void)r; }
-static void h_get(struct http_request *r) { (void)r; }
-static void h_accept(struct http_request *r) { (void)r; }
-static void h_create(struct http_request *r) { (void)r; }
+static void h_list(struct http_request *r)
+{
+    (void)r;
+}
+static void h_get(struct http_request *r)
+{
+    (void)r;
+}
+static void h_accept(struct http_request *r)
+{
+    (void)r;
+}
+static void h_create(struct http_request *r)
+{
+    (void)r;
+}
 
 static int setup(void **state)
 {

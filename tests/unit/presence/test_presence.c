@@ -20,89 +20,40 @@
 #include "store/store.h"
 #include "cluster/follow.h"
 #include "stream/hub.h"
-#include "test_db.h"
+#include "fixture.h"
 
-#define T0 1767225600000LL /* 2026-01-01T00:00:00.000Z */
-#define TIMEOUT_MS 60000
+#define T0 FX_T0
+#define TIMEOUT_MS (FX_PRESENCE_TIMEOUT_S * 1000)
 
-struct fx {
-    struct test_db db; /* SQLite or PostgreSQL: the group runs on each (test_db.h) */
-    const char *url;
-    struct store *st;
-    struct pw_dir *d;
-    struct pw_hub *hub;
-    struct pw_follow follow; /* the store's sink: committed events to the hub */
-    int rollout_percent;
-    struct pw_fake_clock fc;
-    struct pw_clock clock;
-    struct pw_presence p;
-};
-
-static void add_mechanic(struct fx *f, const char *id, enum pw_mechanic_status status,
+static void add_mechanic(struct store *st, const char *id, enum pw_mechanic_status status,
                          bool can_accept)
 {
-    struct pw_user u = {0};
-    snprintf(u.id, sizeof u.id, "u-%s", id);
-    snprintf(u.email, sizeof u.email, "%s@test.invalid", id);
-    snprintf(u.name, sizeof u.name, "Mechanic %s", id);
-    snprintf(u.password_hash, sizeof u.password_hash, "x");
-    u.role = PW_ROLE_MECHANIC;
-    u.created_at = T0;
-    assert_int_equal(store_user_insert(f->st, &u), PW_OK);
-    struct pw_mechanic m = {0};
-    snprintf(m.id, sizeof m.id, "%s", id);
-    snprintf(m.user_id, sizeof m.user_id, "u-%s", id);
-    snprintf(m.name, sizeof m.name, "Mechanic %s", id);
-    snprintf(m.city, sizeof m.city, "Toronto");
-    snprintf(m.country, sizeof m.country, "Canada");
-    m.rating_tenths = 45;
+    struct pw_mechanic m = fx_mechanic(id);
     m.status = status;
     m.can_accept_sessions = can_accept;
-    m.presence = PW_OFFLINE;
-    assert_int_equal(store_mechanic_insert(f->st, &m), PW_OK);
+    fx_add_mechanic(st, &m);
 }
+
+static void seed(struct store *st)
+{
+    add_mechanic(st, "m1", PW_MECH_APPROVED, true);
+    add_mechanic(st, "m2", PW_MECH_APPROVED, true);
+    add_mechanic(st, "pending", PW_MECH_PENDING, false);
+    add_mechanic(st, "suspended", PW_MECH_SUSPENDED, false);
+    add_mechanic(st, "blocked", PW_MECH_APPROVED, false); /* approved, cannot accept */
+}
+
+static const struct fx_options options = {.name = "pw_presence", .seed = seed};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    assert_true(test_db_create(&f->db, "pw_presence"));
-    f->url = f->db.url;
-    char err[256] = "";
-    if (store_open(f->url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-
-    add_mechanic(f, "m1", PW_MECH_APPROVED, true);
-    add_mechanic(f, "m2", PW_MECH_APPROVED, true);
-    add_mechanic(f, "pending", PW_MECH_PENDING, false);
-    add_mechanic(f, "suspended", PW_MECH_SUSPENDED, false);
-    add_mechanic(f, "blocked", PW_MECH_APPROVED, false); /* approved, cannot accept */
-
-    f->d = pw_dir_new();
-    assert_int_equal(pw_dir_load(f->d, f->st), PW_OK);
-    assert_int_equal(pw_dir_count(f->d), 5);
+    struct fx *f = fx_new(&options);
+    assert_int_equal(pw_dir_count(f->app.dir), 5);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 0);
     int64_t latest = -1;
-    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(store_event_latest_seq(f->app.store, &latest), PW_OK);
     assert_int_equal(latest, 0);
-    f->hub = pw_hub_new(1024, latest);
-    f->fc.now = T0;
-    f->clock = pw_fake_clock_make(&f->fc);
-    f->follow = (struct pw_follow){
-        .store = f->st, .hub = f->hub, .dir = f->d, .rollout_percent = &f->rollout_percent};
-    store_set_sink(f->st, pw_follow_committed, &f->follow);
-    f->p = (struct pw_presence){
-        .store = f->st, .dir = f->d, .clock = &f->clock, .timeout_ms = TIMEOUT_MS};
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    pw_hub_free(f->hub);
-    pw_dir_free(f->d);
-    store_close(f->st);
-    test_db_destroy(&f->db);
-    free(f);
     return 0;
 }
 
@@ -134,7 +85,7 @@ static void collect_event(void *ctx, const struct store_event *se)
 static void stored_events(struct fx *f, struct events *out)
 {
     memset(out, 0, sizeof *out);
-    assert_int_equal(store_events_tail(f->st, 64, collect_event, out), PW_OK);
+    assert_int_equal(store_events_tail(f->app.store, 64, collect_event, out), PW_OK);
 }
 
 struct row_query {
@@ -156,9 +107,7 @@ static void find_row(void *ctx, const struct pw_mechanic *m)
  * nothing cached in the first one can answer for it. */
 static struct pw_mechanic stored_row(struct fx *f, const char *id)
 {
-    struct store *other;
-    char err[256];
-    assert_int_equal(store_open(f->url, &other, err, sizeof err), PW_OK);
+    struct store *other = fx_store_open(f);
     struct row_query q = {.id = id};
     assert_int_equal(store_mechanics_each(other, find_row, &q), PW_OK);
     store_close(other);
@@ -187,7 +136,7 @@ static void payload_is(const char *payload, const char *id, const char *presence
 
 static struct pw_dir_mechanic *mech(struct fx *f, const char *id)
 {
-    struct pw_dir_mechanic *m = pw_dir_get(f->d, id);
+    struct pw_dir_mechanic *m = pw_dir_get(f->app.dir, id);
     assert_non_null(m);
     return m;
 }
@@ -208,10 +157,10 @@ static void test_manual_online_offline_write_events(void **state)
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
 
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     assert_int_equal(m->m.presence, PW_ONLINE);
     assert_int_equal(m->m.last_seen_at, T0);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 1);
@@ -223,14 +172,14 @@ static void test_manual_online_offline_write_events(void **state)
     assert_int_equal(row.presence, PW_ONLINE);
     assert_int_equal(row.last_seen_at, T0);
     int64_t latest;
-    assert_int_equal(store_event_latest_seq(f->st, &latest), PW_OK);
+    assert_int_equal(store_event_latest_seq(f->app.store, &latest), PW_OK);
     assert_int_equal(latest, 1);
 
     f->fc.now = T0 + 5000;
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_OFFLINE), PW_OK);
     assert_int_equal(m->m.presence, PW_OFFLINE);
     assert_int_equal(m->m.last_seen_at, T0 + 5000); /* a manual change is a sighting */
-    assert_int_equal(pw_hub_latest_seq(f->hub), 2);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 2);
     stored_events(f, &ev);
     assert_int_equal(ev.n, 2);
     assert_int_equal(ev.ev[1].seq, 2);
@@ -238,7 +187,7 @@ static void test_manual_online_offline_write_events(void **state)
     row = stored_row(f, "m1");
     assert_int_equal(row.presence, PW_OFFLINE);
     assert_int_equal(row.last_seen_at, T0 + 5000);
-    assert_int_equal(f->p.changes, 2);
+    assert_int_equal(f->app.presence.changes, 2);
 
     /* other mechanics untouched */
     assert_int_equal(stored_row(f, "m2").presence, PW_OFFLINE);
@@ -249,26 +198,26 @@ static void test_same_state_is_no_event(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    uint64_t g = pw_dir_generation(f->d);
+    uint64_t g = pw_dir_generation(f->app.dir);
 
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK); /* already */
-    assert_int_equal(pw_hub_latest_seq(f->hub), 0);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_OFFLINE), PW_OK); /* already */
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 0);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 0);
-    assert_int_equal(pw_dir_generation(f->d), g);
+    assert_int_equal(pw_dir_generation(f->app.dir), g);
 
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     f->fc.now += 1000;
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    assert_int_equal(pw_presence_change(&f->p, m, PW_ONLINE, PW_REASON_MANUAL), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_ONLINE, PW_REASON_MANUAL), PW_OK);
     stored_events(f, &ev);
     assert_int_equal(ev.n, 1);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1);
-    assert_int_equal(f->p.changes, 1);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1);
+    assert_int_equal(f->app.presence.changes, 1);
 
     /* busy is not a manual state */
-    assert_int_not_equal(pw_presence_set_manual(&f->p, m, PW_BUSY), PW_OK);
+    assert_int_not_equal(pw_presence_set_manual(&f->app.presence, m, PW_BUSY), PW_OK);
     assert_int_equal(m->m.presence, PW_ONLINE);
 }
 
@@ -278,32 +227,33 @@ static void test_not_approved_cannot_go_online(void **state)
     const char *ids[] = {"pending", "suspended", "blocked"};
     for (int i = 0; i < 3; i++) {
         struct pw_dir_mechanic *m = mech(f, ids[i]);
-        assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_ENOTAPPROVED);
+        assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_ENOTAPPROVED);
         assert_int_equal(m->m.presence, PW_OFFLINE);
         assert_int_equal(stored_row(f, ids[i]).presence, PW_OFFLINE);
         /* going (staying) offline is allowed */
-        assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK);
+        assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_OFFLINE), PW_OK);
     }
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 0);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 0);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 0);
 }
 
 static void test_busy_refuses_manual_change(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     f->fc.now += 1000;
-    assert_int_equal(pw_presence_change(&f->p, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED), PW_OK);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 2);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED),
+                     PW_OK);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 2);
     assert_int_equal(stored_row(f, "m1").presence, PW_BUSY);
 
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_EBUSY);
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_EBUSY);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_EBUSY);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_OFFLINE), PW_EBUSY);
     assert_int_equal(m->m.presence, PW_BUSY);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 2);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 2);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 2);
@@ -312,7 +262,7 @@ static void test_busy_refuses_manual_change(void **state)
 
     /* a busy mechanic never times out: the session holds them */
     f->fc.now += 10 * TIMEOUT_MS;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     assert_int_equal(m->m.presence, PW_BUSY);
 }
 
@@ -322,17 +272,17 @@ static void test_sweep_times_out_unseen(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
 
     f->fc.now = T0 + TIMEOUT_MS - 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     assert_int_equal(m->m.presence, PW_ONLINE);
 
     f->fc.now = T0 + TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
     assert_int_equal(m->m.presence, PW_OFFLINE);
     assert_int_equal(m->m.last_seen_at, T0); /* the timeout is not a sighting */
-    assert_int_equal(f->p.timeouts, 1);
+    assert_int_equal(f->app.presence.timeouts, 1);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 2);
@@ -344,27 +294,27 @@ static void test_sweep_times_out_unseen(void **state)
 
     /* once offline, later sweeps do nothing */
     f->fc.now += 10 * TIMEOUT_MS;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 2);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 2);
 }
 
 static void test_seen_postpones_timeout(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    uint64_t g = pw_dir_generation(f->d);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
+    uint64_t g = pw_dir_generation(f->app.dir);
 
     f->fc.now = T0 + 50000;
-    pw_presence_seen(&f->p, m);
+    pw_presence_seen(&f->app.presence, m);
     assert_int_equal(m->m.last_seen_at, T0 + 50000);
-    assert_int_equal(pw_dir_generation(f->d), g); /* a sighting is not a change */
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1);     /* and not an event */
+    assert_int_equal(pw_dir_generation(f->app.dir), g); /* a sighting is not a change */
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1); /* and not an event */
 
     f->fc.now = T0 + TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     assert_int_equal(m->m.presence, PW_ONLINE);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1);
     /* the sweep writes the refreshed last_seen_at (without an event) */
     assert_int_equal(stored_row(f, "m1").last_seen_at, T0 + 50000);
     struct events ev;
@@ -372,9 +322,9 @@ static void test_seen_postpones_timeout(void **state)
     assert_int_equal(ev.n, 1);
 
     f->fc.now = T0 + 50000 + TIMEOUT_MS - 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     f->fc.now = T0 + 50000 + TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
     assert_int_equal(m->m.presence, PW_OFFLINE);
     stored_events(f, &ev);
     assert_int_equal(ev.n, 2);
@@ -386,31 +336,31 @@ static void test_open_stream_prevents_timeout(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     f->fc.now = T0 + 1000;
-    pw_presence_stream_opened(&f->p, m);
-    pw_presence_stream_opened(&f->p, m); /* a second tab */
+    pw_presence_stream_opened(&f->app.presence, m);
+    pw_presence_stream_opened(&f->app.presence, m); /* a second tab */
 
     for (int minutes = 1; minutes <= 120; minutes += 7) {
         f->fc.now = T0 + (int64_t)minutes * 60000;
-        assert_int_equal(pw_presence_sweep(&f->p), 0);
+        assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
         assert_int_equal(m->m.presence, PW_ONLINE);
     }
     f->fc.now = T0 + 3 * 3600 * 1000LL;
-    pw_presence_stream_closed(&f->p, m); /* one tab left open */
+    pw_presence_stream_closed(&f->app.presence, m); /* one tab left open */
     f->fc.now += 10 * TIMEOUT_MS;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     assert_int_equal(m->m.presence, PW_ONLINE);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1); /* no events meanwhile */
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1); /* no events meanwhile */
 
     int64_t closed_at = f->fc.now + 1234;
     f->fc.now = closed_at;
-    pw_presence_stream_closed(&f->p, m); /* the last one: the timeout counts from now */
+    pw_presence_stream_closed(&f->app.presence, m); /* the last one: the timeout counts from now */
     f->fc.now = closed_at + TIMEOUT_MS - 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     assert_int_equal(m->m.presence, PW_ONLINE);
     f->fc.now = closed_at + TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
     assert_int_equal(m->m.presence, PW_OFFLINE);
     struct events ev;
     stored_events(f, &ev);
@@ -423,18 +373,18 @@ static void test_stream_close_starts_timeout(void **state)
     /* the same without moving the clock backwards: open, long wait, close, timeout */
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    pw_presence_stream_opened(&f->p, m);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
+    pw_presence_stream_opened(&f->app.presence, m);
     f->fc.now = T0 + 30 * 60000;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     int64_t closed_at = T0 + 40 * 60000;
     f->fc.now = closed_at;
-    pw_presence_stream_closed(&f->p, m);
+    pw_presence_stream_closed(&f->app.presence, m);
     assert_int_equal(m->m.last_seen_at, closed_at);
     f->fc.now = closed_at + TIMEOUT_MS - 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
     f->fc.now = closed_at + TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 2);
@@ -446,9 +396,10 @@ static void test_suspension_keeps_last_seen(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     f->fc.now = T0 + 5000;
-    assert_int_equal(pw_presence_change(&f->p, m, PW_OFFLINE, PW_REASON_SUSPENDED), PW_OK);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_OFFLINE, PW_REASON_SUSPENDED),
+                     PW_OK);
     assert_int_equal(m->m.last_seen_at, T0); /* an operator's act is not a sighting */
     struct events ev;
     stored_events(f, &ev);
@@ -464,28 +415,28 @@ static void test_failed_write_changes_nothing(void **state)
     struct fx *f = *state;
     struct pw_mechanic ghost = mech(f, "m1")->m;
     snprintf(ghost.id, sizeof ghost.id, "ghost");
-    assert_int_equal(pw_dir_put(f->d, &ghost), PW_OK);
+    assert_int_equal(pw_dir_put(f->app.dir, &ghost), PW_OK);
     struct pw_dir_mechanic *g = mech(f, "ghost");
     struct waker w = {0};
-    struct pw_hub_sub *s = pw_hub_sub_new(f->hub, wake, &w, T0);
+    struct pw_hub_sub *s = pw_hub_sub_new(f->app.hub, wake, &w, T0);
     assert_true(pw_hub_sub_add_channel(s, "presence:ghost"));
-    uint64_t gen = pw_dir_generation(f->d);
+    uint64_t gen = pw_dir_generation(f->app.dir);
 
-    assert_int_not_equal(pw_presence_set_manual(&f->p, g, PW_ONLINE), PW_OK);
+    assert_int_not_equal(pw_presence_set_manual(&f->app.presence, g, PW_ONLINE), PW_OK);
     assert_int_equal(g->m.presence, PW_OFFLINE);
-    assert_int_equal(pw_dir_generation(f->d), gen);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 0);
+    assert_int_equal(pw_dir_generation(f->app.dir), gen);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 0);
     assert_false(pw_hub_sub_has_data(s));
     assert_int_equal(w.calls, 0);
-    assert_int_equal(f->p.changes, 0);
+    assert_int_equal(f->app.presence.changes, 0);
     struct events ev;
     stored_events(f, &ev);
     assert_int_equal(ev.n, 0);
     pw_hub_sub_free(s);
 
     /* the others still work afterwards */
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m1"), PW_ONLINE), PW_OK);
-    assert_int_equal(pw_hub_latest_seq(f->hub), 1);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, "m1"), PW_ONLINE), PW_OK);
+    assert_int_equal(pw_hub_latest_seq(f->app.hub), 1);
 }
 
 /* ---- the directory and subscribers follow ---- */
@@ -494,29 +445,31 @@ static void test_generation_changes_on_every_change(void **state)
 {
     struct fx *f = *state;
     struct pw_dir_mechanic *m = mech(f, "m1");
-    uint64_t g0 = pw_dir_generation(f->d);
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
-    uint64_t g1 = pw_dir_generation(f->d);
+    uint64_t g0 = pw_dir_generation(f->app.dir);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
+    uint64_t g1 = pw_dir_generation(f->app.dir);
     assert_true(g1 != g0);
-    assert_int_equal(pw_presence_change(&f->p, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED), PW_OK);
-    uint64_t g2 = pw_dir_generation(f->d);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED),
+                     PW_OK);
+    uint64_t g2 = pw_dir_generation(f->app.dir);
     assert_true(g2 != g1);
-    assert_int_equal(pw_presence_change(&f->p, m, PW_ONLINE, PW_REASON_SESSION_ENDED), PW_OK);
-    uint64_t g3 = pw_dir_generation(f->d);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_ONLINE, PW_REASON_SESSION_ENDED),
+                     PW_OK);
+    uint64_t g3 = pw_dir_generation(f->app.dir);
     assert_true(g3 != g2);
     f->fc.now += TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
-    uint64_t g4 = pw_dir_generation(f->d);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
+    uint64_t g4 = pw_dir_generation(f->app.dir);
     assert_true(g4 != g3);
     /* no change, no new generation */
-    assert_int_equal(pw_presence_sweep(&f->p), 0);
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_OFFLINE), PW_OK);
-    assert_true(pw_dir_generation(f->d) == g4);
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 0);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_OFFLINE), PW_OK);
+    assert_true(pw_dir_generation(f->app.dir) == g4);
 
     /* the directory's answer reflects it */
     struct pw_dir_result r;
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m2"), PW_ONLINE), PW_OK);
-    pw_dir_search(f->d, &(struct pw_dir_query){.limit = 10}, &r);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, "m2"), PW_ONLINE), PW_OK);
+    pw_dir_search(f->app.dir, &(struct pw_dir_query){.limit = 10}, &r);
     assert_int_equal(r.total, 2);
     assert_int_equal(r.online, 1);
     assert_string_equal(r.items[0]->m.id, "m2");
@@ -526,8 +479,7 @@ static char *drain(struct pw_hub_sub *s)
 {
     static char buf[8192];
     size_t len = 0, n;
-    while ((n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0)
-        len += n;
+    while ((n = pw_hub_sub_read(s, buf + len, sizeof buf - 1 - len)) > 0) len += n;
     buf[len] = '\0';
     return buf;
 }
@@ -536,8 +488,8 @@ static void test_subscriber_receives_each_change(void **state)
 {
     struct fx *f = *state;
     struct waker w1 = {0}, w2 = {0};
-    struct pw_hub_sub *s1 = pw_hub_sub_new(f->hub, wake, &w1, T0);
-    struct pw_hub_sub *s2 = pw_hub_sub_new(f->hub, wake, &w2, T0);
+    struct pw_hub_sub *s1 = pw_hub_sub_new(f->app.hub, wake, &w1, T0);
+    struct pw_hub_sub *s2 = pw_hub_sub_new(f->app.hub, wake, &w2, T0);
     char ch[PW_ID_LEN + 16];
     pw_channel_name(PW_CHANNEL_PRESENCE, "m1", ch);
     assert_string_equal(ch, "presence:m1");
@@ -546,14 +498,16 @@ static void test_subscriber_receives_each_change(void **state)
     assert_true(pw_hub_sub_add_channel(s2, ch));
 
     struct pw_dir_mechanic *m = mech(f, "m1");
-    assert_int_equal(pw_presence_set_manual(&f->p, m, PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, m, PW_ONLINE), PW_OK);
     f->fc.now += 1000;
-    assert_int_equal(pw_presence_change(&f->p, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED), PW_OK);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_BUSY, PW_REASON_SESSION_ACCEPTED),
+                     PW_OK);
     f->fc.now += 1000;
-    assert_int_equal(pw_presence_change(&f->p, m, PW_ONLINE, PW_REASON_SESSION_ENDED), PW_OK);
+    assert_int_equal(pw_presence_change(&f->app.presence, m, PW_ONLINE, PW_REASON_SESSION_ENDED),
+                     PW_OK);
     f->fc.now += TIMEOUT_MS + 1;
-    assert_int_equal(pw_presence_sweep(&f->p), 1);
-    pw_presence_seen(&f->p, m); /* no event */
+    assert_int_equal(pw_presence_sweep(&f->app.presence), 1);
+    pw_presence_seen(&f->app.presence, m); /* no event */
 
     assert_int_equal(w1.calls, 1);
     assert_false(pw_hub_sub_has_data(s2));
@@ -584,14 +538,12 @@ static void test_reopened_store_matches(void **state)
 {
     /* the hub, the directory and the database agree after a restart */
     struct fx *f = *state;
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m1"), PW_ONLINE), PW_OK);
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m2"), PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, "m1"), PW_ONLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, "m2"), PW_ONLINE), PW_OK);
     f->fc.now += 2000;
-    assert_int_equal(pw_presence_set_manual(&f->p, mech(f, "m2"), PW_OFFLINE), PW_OK);
+    assert_int_equal(pw_presence_set_manual(&f->app.presence, mech(f, "m2"), PW_OFFLINE), PW_OK);
 
-    struct store *st2;
-    char err[256];
-    assert_int_equal(store_open(f->url, &st2, err, sizeof err), PW_OK);
+    struct store *st2 = fx_store_open(f);
     struct pw_dir *d2 = pw_dir_new();
     assert_int_equal(pw_dir_load(d2, st2), PW_OK);
     assert_int_equal(pw_dir_get(d2, "m1")->m.presence, PW_ONLINE);
@@ -600,7 +552,7 @@ static void test_reopened_store_matches(void **state)
     assert_int_equal(pw_dir_get(d2, "m2")->m.last_seen_at, T0 + 2000);
     int64_t latest;
     assert_int_equal(store_event_latest_seq(st2, &latest), PW_OK);
-    assert_int_equal(latest, pw_hub_latest_seq(f->hub));
+    assert_int_equal(latest, pw_hub_latest_seq(f->app.hub));
     assert_int_equal(latest, 3);
     pw_dir_free(d2);
     store_close(st2);
@@ -609,7 +561,7 @@ static void test_reopened_store_matches(void **state)
 int main(void)
 {
     pw_log_set_level(PW_LOG_OFF);
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_manual_online_offline_write_events),
         T(test_same_state_is_no_event),

@@ -26,7 +26,8 @@
 
 static bool verify(const char *header, const char *body, int64_t now)
 {
-    return pw_stripe_verify(header, body, body ? strlen(body) : 0, SECRET, now, PW_STRIPE_TOLERANCE_S);
+    return pw_stripe_verify(header, body, body ? strlen(body) : 0, SECRET, now,
+                            PW_STRIPE_TOLERANCE_S);
 }
 
 static int setup(void **state)
@@ -65,7 +66,8 @@ static void test_second_openssl_vector(void **state)
      * printf '%s' '1492774577.{\n  "id": "evt_test_webhook",\n  "object": "event"\n}' |
      *   openssl dgst -sha256 -hmac 'whsec_plop' */
     const char *body = "{\n  \"id\": \"evt_test_webhook\",\n  \"object\": \"event\"\n}";
-    const char *h = "t=1492774577,v1=632f400753660204d63a7f904c4ee431d2109febf7889285701f17ed1da9f1de";
+    const char *h =
+        "t=1492774577,v1=632f400753660204d63a7f904c4ee431d2109febf7889285701f17ed1da9f1de";
     assert_true(pw_stripe_verify(h, body, strlen(body), "whsec_plop", 1492774577, 300));
     assert_false(pw_stripe_verify(h, body, strlen(body), "whsec_plo", 1492774577, 300));
     assert_false(pw_stripe_verify(h, body, strlen(body) - 1, "whsec_plop", 1492774577, 300));
@@ -95,7 +97,8 @@ static void test_hand_built_hmac(void **state)
                                sizeof signed_header));
     assert_string_equal(signed_header, header);
     /* and agrees with openssl on the first vector */
-    assert_true(pw_stripe_sign(BODY, strlen(BODY), SECRET, T0, signed_header, sizeof signed_header));
+    assert_true(
+        pw_stripe_sign(BODY, strlen(BODY), SECRET, T0, signed_header, sizeof signed_header));
     assert_string_equal(signed_header, "t=1700000000,v1=" BODY_SIG);
     /* too small an output buffer is refused, not truncated */
     assert_false(pw_stripe_sign(BODY, strlen(BODY), SECRET, T0, signed_header, 40));
@@ -128,8 +131,8 @@ static void test_several_v1(void **state)
     (void)state;
     assert_true(verify("t=1700000000,v1=" WRONG_SIG ",v1=" BODY_SIG, BODY, T0));
     assert_true(verify("t=1700000000,v1=" BODY_SIG ",v1=" WRONG_SIG, BODY, T0));
-    assert_true(verify("v1=" WRONG_SIG ",t=1700000000,v1=" WRONG_SIG ",v1=" BODY_SIG ",v0=" WRONG_SIG,
-                       BODY, T0));
+    assert_true(verify(
+        "v1=" WRONG_SIG ",t=1700000000,v1=" WRONG_SIG ",v1=" BODY_SIG ",v0=" WRONG_SIG, BODY, T0));
     assert_false(verify("t=1700000000,v1=" WRONG_SIG ",v1=" EMPTY_SIG, BODY, T0));
     /* unknown schemes are ignored */
     assert_true(verify("t=1700000000,v2=whatever,v1=" BODY_SIG, BODY, T0));
@@ -152,28 +155,29 @@ static void test_malformed(void **state)
     (void)state;
     const char *bad[] = {
         "",
-        "t=1700000000",                                       /* no v1 */
-        "v1=" BODY_SIG,                                        /* no t */
-        "t=,v1=" BODY_SIG,                                     /* empty t */
-        "t=abc,v1=" BODY_SIG,                                  /* t not a number */
-        "t=-1700000000,v1=" BODY_SIG,                          /* signed */
+        "t=1700000000",               /* no v1 */
+        "v1=" BODY_SIG,               /* no t */
+        "t=,v1=" BODY_SIG,            /* empty t */
+        "t=abc,v1=" BODY_SIG,         /* t not a number */
+        "t=-1700000000,v1=" BODY_SIG, /* signed */
         "t=+1700000000,v1=" BODY_SIG,
         "t=1700000000.5,v1=" BODY_SIG,
         "t=1700 000000,v1=" BODY_SIG,
-        "t=0000000001700000000,v1=" BODY_SIG,                  /* more than 12 digits */
-        "t=1700000000,t=1700000000,v1=" BODY_SIG,              /* two t */
-        "t=1700000000,v1=",                                    /* empty v1 */
-        "t=1700000000,v1=" BODY_SIG "0",                       /* 65 hex digits */
+        "t=0000000001700000000,v1=" BODY_SIG,     /* more than 12 digits */
+        "t=1700000000,t=1700000000,v1=" BODY_SIG, /* two t */
+        "t=1700000000,v1=",                       /* empty v1 */
+        "t=1700000000,v1=" BODY_SIG "0",          /* 65 hex digits */
         "t=1700000000,v1=960f1b7cc268e13539aa9f2812d1318abc8e0b0940e0cbdcc1631970e11bd66",
         "t=1700000000,v1=960f1b7cc268e13539aa9f2812d1318abc8e0b0940e0cbdcc1631970e11bd66g",
-        "t=1700000000,v1=" WRONG_SIG ",v1=zz0f1b7cc268e13539aa9f2812d1318abc8e0b0940e0cbdcc1631970e11bd667"
-        ",v1=" BODY_SIG,                                        /* one non-hex v1 spoils it */
-        "t=1700000000,v1=" BODY_SIG ",",                       /* trailing comma */
-        ",t=1700000000,v1=" BODY_SIG,                          /* leading comma */
-        "t=1700000000,,v1=" BODY_SIG,                          /* empty item */
-        "t=1700000000,garbage,v1=" BODY_SIG,                   /* item without = */
-        "t=1700000000,=x,v1=" BODY_SIG,                        /* empty key */
-        "t=1700000000;v1=" BODY_SIG,                           /* wrong separator */
+        "t=1700000000,v1=" WRONG_SIG
+        ",v1=zz0f1b7cc268e13539aa9f2812d1318abc8e0b0940e0cbdcc1631970e11bd667"
+        ",v1=" BODY_SIG,                     /* one non-hex v1 spoils it */
+        "t=1700000000,v1=" BODY_SIG ",",     /* trailing comma */
+        ",t=1700000000,v1=" BODY_SIG,        /* leading comma */
+        "t=1700000000,,v1=" BODY_SIG,        /* empty item */
+        "t=1700000000,garbage,v1=" BODY_SIG, /* item without = */
+        "t=1700000000,=x,v1=" BODY_SIG,      /* empty key */
+        "t=1700000000;v1=" BODY_SIG,         /* wrong separator */
         "t 1700000000,v1 " BODY_SIG,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -209,7 +213,7 @@ static void test_tampered(void **state)
         body[i] ^= 1;
     }
     assert_false(pw_stripe_verify(h, BODY, strlen(BODY) - 1, SECRET, T0, 300)); /* truncated */
-    assert_false(verify(h, BODY " ", T0));                                   /* extended */
+    assert_false(verify(h, BODY " ", T0));                                      /* extended */
     assert_false(pw_stripe_verify(h, BODY, strlen(BODY), "whsec_test_secreT", T0, 300));
     /* a body with a NUL inside is signed over all its bytes */
     const char raw[] = "{\"a\":1}\0tail";

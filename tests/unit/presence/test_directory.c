@@ -88,14 +88,14 @@ static void test_specialist_make_case_insensitive(void **state)
     (void)state;
     struct pw_dir *d = fixture();
     struct pw_dir_result r;
-    pw_dir_search(
-        d, &(struct pw_dir_query){.city = "Toronto", .make = "TESLA", .is_specialist = true,
-                                  .limit = 10},
-        &r);
+    pw_dir_search(d,
+                  &(struct pw_dir_query){
+                      .city = "Toronto", .make = "TESLA", .is_specialist = true, .limit = 10},
+                  &r);
     order_is(&r, "ca");
     /* without a city, Ottawa's specialist leads (online, 5.0) */
-    pw_dir_search(
-        d, &(struct pw_dir_query){.make = "tesla", .is_specialist = true, .limit = 10}, &r);
+    pw_dir_search(d, &(struct pw_dir_query){.make = "tesla", .is_specialist = true, .limit = 10},
+                  &r);
     order_is(&r, "fca");
     /* standard: make is ignored */
     pw_dir_search(d, &(struct pw_dir_query){.make = "tesla", .limit = 10}, &r);
@@ -108,9 +108,8 @@ static void test_busy_only_when_asked(void **state)
     (void)state;
     struct pw_dir *d = fixture();
     struct pw_dir_result r;
-    pw_dir_search(d, &(struct pw_dir_query){.city = "Toronto", .include_busy = true,
-                                                 .limit = 50},
-                       &r);
+    pw_dir_search(d, &(struct pw_dir_query){.city = "Toronto", .include_busy = true, .limit = 50},
+                  &r);
     order_is(&r, "cgbead"); /* busy is not online: ranks among the rest by rating */
     assert_int_equal(r.total, 6);
     assert_int_equal(r.online, 1);

@@ -12,7 +12,7 @@
 #include "auth/throttle.h"
 #include "core/log.h"
 #include "store/store.h"
-#include "test_db.h"
+#include "fixture.h"
 
 /* ---- passwords (Argon2id is slow: two hashes in all) ---- */
 
@@ -60,8 +60,7 @@ static void test_tokens(void **state)
         assert_int_equal(strlen(seen[i]), PW_TOKEN_LEN);
         assert_int_equal(PW_TOKEN_LEN, 43);
         assert_true(is_base64url(seen[i]));
-        for (int j = 0; j < i; j++)
-            assert_string_not_equal(seen[i], seen[j]);
+        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
     }
 }
 
@@ -172,8 +171,8 @@ static void test_origin_allowed(void **state)
     const char *pub = "https://pitwall.example.com";
     assert_true(pw_auth_origin_allowed(NULL, pub, "pitwall.example.com"));
     assert_true(pw_auth_origin_allowed("https://pitwall.example.com", pub, "internal:8080"));
-    assert_true(
-        pw_auth_origin_allowed("https://pitwall.example.com", "https://pitwall.example.com/app", NULL));
+    assert_true(pw_auth_origin_allowed("https://pitwall.example.com",
+                                       "https://pitwall.example.com/app", NULL));
     assert_true(pw_auth_origin_allowed("http://127.0.0.1:8080", "http://127.0.0.1:8080", "x"));
     /* http://<Host> */
     assert_true(pw_auth_origin_allowed("http://localhost:8080", pub, "localhost:8080"));
@@ -184,7 +183,8 @@ static void test_origin_allowed(void **state)
     assert_false(pw_auth_origin_allowed("null", pub, "pitwall.example.com"));
     assert_false(pw_auth_origin_allowed("", pub, "pitwall.example.com"));
     /* port mismatch */
-    assert_false(pw_auth_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
+    assert_false(
+        pw_auth_origin_allowed("https://pitwall.example.com:8443", pub, "pitwall.example.com"));
     assert_false(pw_auth_origin_allowed("http://localhost:9999", pub, "localhost:8080"));
     assert_false(
         pw_auth_origin_allowed("http://127.0.0.1:8081", "http://127.0.0.1:8080", "127.0.0.1:8080"));
@@ -198,37 +198,18 @@ static void test_origin_allowed(void **state)
 
 /* ---- throttle: in the database, on each backend ---- */
 
-struct tfx {
-    struct test_db db;
-    struct store *st;
-};
+static const struct fx_options throttle_options = {.name = "pw_throttle", .store_only = true};
 
 static int throttle_setup(void **state)
 {
-    struct tfx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    assert_true(test_db_create(&f->db, "pw_throttle"));
-    char err[256] = "";
-    if (store_open(f->db.url, &f->st, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-    *state = f;
+    *state = fx_new(&throttle_options);
     return 0;
 }
-
-static int throttle_teardown(void **state)
-{
-    struct tfx *f = *state;
-    store_close(f->st);
-    test_db_destroy(&f->db);
-    free(f);
-    return 0;
-}
-
-
 
 static void test_throttle_blocks_after_limit(void **state)
 {
-    struct tfx *f = *state;
-    struct pw_throttle *t = pw_throttle_new(f->st, 3, 60000);
+    struct fx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->app.store, 3, 60000);
     int retry = -1;
     assert_true(pw_throttle_allowed(t, "a@x", 0, &retry));
     pw_throttle_fail(t, "a@x", 0);
@@ -247,8 +228,8 @@ static void test_throttle_blocks_after_limit(void **state)
 
 static void test_throttle_window_slides(void **state)
 {
-    struct tfx *f = *state;
-    struct pw_throttle *t = pw_throttle_new(f->st, 3, 60000);
+    struct fx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->app.store, 3, 60000);
     int retry = -1;
     pw_throttle_fail(t, "k", 0);
     pw_throttle_fail(t, "k", 10000);
@@ -272,8 +253,8 @@ static void test_throttle_window_slides(void **state)
 
 static void test_throttle_clear_and_prune(void **state)
 {
-    struct tfx *f = *state;
-    struct pw_throttle *t = pw_throttle_new(f->st, 2, 60000);
+    struct fx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->app.store, 2, 60000);
     int retry;
     pw_throttle_fail(t, "a", 0);
     pw_throttle_fail(t, "a", 1);
@@ -305,8 +286,8 @@ static void test_throttle_clear_and_prune(void **state)
 
 static void test_throttle_limit_one_and_many_keys(void **state)
 {
-    struct tfx *f = *state;
-    struct pw_throttle *t = pw_throttle_new(f->st, 1, 1000);
+    struct fx *f = *state;
+    struct pw_throttle *t = pw_throttle_new(f->app.store, 1, 1000);
     int retry;
     pw_throttle_fail(t, "k", 0);
     assert_false(pw_throttle_allowed(t, "k", 0, &retry));
@@ -326,11 +307,9 @@ static void test_throttle_limit_one_and_many_keys(void **state)
 /* Two nodes on one database count the same failures. */
 static void test_throttle_shared_by_two_handles(void **state)
 {
-    struct tfx *f = *state;
-    struct store *other = NULL;
-    char err[256] = "";
-    if (store_open(f->db.url, &other, err, sizeof err) != PW_OK) fail_msg("store_open: %s", err);
-    struct pw_throttle *a = pw_throttle_new(f->st, 4, 60000);
+    struct fx *f = *state;
+    struct store *other = fx_store_open(f);
+    struct pw_throttle *a = pw_throttle_new(f->app.store, 4, 60000);
     struct pw_throttle *b = pw_throttle_new(other, 4, 60000);
     int retry = -1;
     pw_throttle_fail(a, "e:x@y", 0);
@@ -359,12 +338,10 @@ int main(void)
         cmocka_unit_test(test_cookie_get),
         cmocka_unit_test(test_origin_allowed),
     };
-#define T(name) cmocka_unit_test_setup_teardown(name, throttle_setup, throttle_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, throttle_setup, fx_teardown)
     const struct CMUnitTest throttle[] = {
-        T(test_throttle_blocks_after_limit),
-        T(test_throttle_window_slides),
-        T(test_throttle_clear_and_prune),
-        T(test_throttle_limit_one_and_many_keys),
+        T(test_throttle_blocks_after_limit),    T(test_throttle_window_slides),
+        T(test_throttle_clear_and_prune),       T(test_throttle_limit_one_and_many_keys),
         T(test_throttle_shared_by_two_handles),
     };
 #undef T
