@@ -55,7 +55,9 @@ static void test_first_value_wins(void **state)
 static void test_refuses_bad_escapes(void **state)
 {
     (void)state;
-    const char *bad[] = {"a=%", "a=%4", "a=%zz", "a=%00", "%=1", "a=1%2"};
+    /* ... and names that are not clean text, values that are not UTF-8 */
+    const char *bad[] = {"a=%",    "a=%4",    "a=%zz", "a=%00",  "%=1",     "a=1%2",
+                         "x%FF=1", "ids=%FF", "a=%C3", "a%01=1", "a=%C0%AF"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct pw_query q;
         const char *why = NULL;
@@ -63,6 +65,19 @@ static void test_refuses_bad_escapes(void **state)
         assert_non_null(why);
         assert_int_equal(q.n, 0);
     }
+}
+
+static void test_utf8_values(void **state)
+{
+    (void)state;
+    struct pw_query q;
+    const char *why = NULL;
+    const char *raw = "city=Montr%C3%A9al&note=a%0Ab";
+    assert_true(pw_query_parse(raw, strlen(raw), &q, &why));
+    assert_string_equal(pw_query_get(&q, "city"), "Montr\xc3\xa9"
+                                                  "al");
+    assert_string_equal(pw_query_get(&q, "note"), "a\nb"); /* a value may hold a newline */
+    pw_query_free(&q);
 }
 
 static void test_too_many_params(void **state)
@@ -94,6 +109,7 @@ int main(void)
         cmocka_unit_test(test_splits_and_decodes), cmocka_unit_test(test_empty_pairs_and_values),
         cmocka_unit_test(test_first_value_wins),   cmocka_unit_test(test_refuses_bad_escapes),
         cmocka_unit_test(test_too_many_params),    cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_utf8_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,14 +273,40 @@ static void test_rng(void **state)
     assert_int_equal(pw_rng_below(&a, 0), 0);
 }
 
+static void test_utf8_valid_and_scrub(void **state)
+{
+    (void)state;
+    assert_true(pw_utf8_valid("caf\xc3\xa9 \t\n", 8)); /* controls allowed here */
+    assert_false(pw_utf8_valid("\xff", 1));            /* not a lead byte */
+    assert_false(pw_utf8_valid("\xc3", 1));            /* cut short */
+    assert_false(pw_utf8_valid("\xc0\xaf", 2));        /* overlong '/' */
+    assert_false(pw_utf8_valid("\xed\xa0\x80", 3));    /* a surrogate */
+    assert_true(pw_utf8_valid("\xf0\x9f\x9a\x97", 4)); /* a car, U+1F697 */
+    char s[] = "ab\xff"
+               "c\xc3\xa9"
+               "d\xc3";
+    pw_utf8_scrub(s);
+    assert_string_equal(s, "ab?c\xc3\xa9"
+                           "d?"); /* valid sequences kept */
+    assert_true(pw_utf8_valid(s, strlen(s)));
+    char cut[] = "\xe2\x82"; /* the first two bytes of the euro sign */
+    pw_utf8_scrub(cut);
+    assert_string_equal(cut, "??");
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iso8601),      cmocka_unit_test(test_uuid_from_bytes),
-        cmocka_unit_test(test_hex),          cmocka_unit_test(test_text_is_clean),
-        cmocka_unit_test(test_parse_digits), cmocka_unit_test(test_ascii_lower),
-        cmocka_unit_test(test_fmt),          cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_iso8601),
+        cmocka_unit_test(test_uuid_from_bytes),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_text_is_clean),
+        cmocka_unit_test(test_parse_digits),
+        cmocka_unit_test(test_ascii_lower),
+        cmocka_unit_test(test_fmt),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_utf8_valid_and_scrub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
