@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/config.h"
 #include "http/http.h"
 
 static void test_error_body_shape(void **state)
@@ -49,7 +50,8 @@ static void test_error_list(void **state)
     assert_int_equal(pw_err_status(PW_EURITOOLONG), 414);
 }
 
-static struct http_server server;
+static struct pw_config cfg; /* the defaults: http://, so no HSTS */
+static struct http_server server = {.cfg = &cfg};
 static struct pw_user the_user;
 static struct pw_auth_session the_login;
 static int logins, seen;
@@ -180,7 +182,16 @@ static void test_last_answer_wins(void **state)
     http_json(&r, 200, json_pack("{s:i}", "a", 1));
     http_set_cache_control(&r, "max-age=60");
     assert_string_equal(MHD_get_response_header(r.response, "Cache-Control"), "max-age=60");
+    assert_string_equal(MHD_get_response_header(r.response, "Referrer-Policy"), "same-origin");
+    assert_null(MHD_get_response_header(r.response, "Strict-Transport-Security"));
     request_done(&r);
+    /* an https public URL: browsers are told to come back over https only */
+    strcpy(cfg.public_url, "https://pitwall.example");
+    request_init(&r);
+    http_error(&r, PW_EINVAL, NULL);
+    assert_non_null(MHD_get_response_header(r.response, "Strict-Transport-Security"));
+    request_done(&r);
+    cfg.public_url[0] = '\0';
 }
 
 static void forwarded(const char *xff, const char *trusted, const char *want)
@@ -220,6 +231,7 @@ static void test_forwarded_client(void **state)
 
 int main(void)
 {
+    pw_config_defaults(&cfg);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_body_shape),
         cmocka_unit_test(test_error_list),
