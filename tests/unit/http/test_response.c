@@ -96,7 +96,8 @@ static void request_done(struct http_request *r)
 static int auth_setup(void **state)
 {
     (void)state;
-    server = (struct http_server){.steps = {.login = fake_login, .logged_in = fake_seen}};
+    server =
+        (struct http_server){.cfg = &cfg, .steps = {.login = fake_login, .logged_in = fake_seen}};
     memset(&the_user, 0, sizeof the_user);
     the_user.role = PW_ROLE_CUSTOMER;
     logins = seen = 0;
