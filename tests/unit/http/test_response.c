@@ -161,7 +161,7 @@ static void test_auth_lookup_failed(void **state)
 static void test_no_steps(void **state)
 {
     (void)state;
-    server = (struct http_server){0};
+    server = (struct http_server){.cfg = &cfg};
     struct http_request r;
     request_init(&r);
     assert_false(http_auth(&r, HTTP_ANY_ROLE));
